@@ -1,0 +1,58 @@
+//! The command line: one [`Command`] per subcommand, each with its own args struct.
+//!
+//! Values are kept as text here; `config` parses and validates them together with the
+//! config file and `MONLAB_*` environment, so every bad value gets the same one-line error.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// monlab: a simulated production system with its monitoring built in.
+#[derive(Debug, Parser)]
+#[command(name = "monlab", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: /random, health, /metrics.
+    Serve(ServeArgs),
+}
+
+/// Flags of `monlab serve`; each can also come from `MONLAB_*` or the config file.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML config file [env: MONLAB_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080] [env: MONLAB_LISTEN]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Seed for the random draws, for a reproducible run [env: MONLAB_SEED]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Distribution of the value, e.g. "normal(mean=100, std_dev=15)" [env: MONLAB_VALUE]
+    #[arg(long, value_name = "DIST")]
+    pub value: Option<String>,
+    /// Distribution of the delay in seconds, e.g. "lognormal(mu=-3.2, sigma=0.5)" [env: MONLAB_DELAY]
+    #[arg(long, value_name = "DIST")]
+    pub delay: Option<String>,
+    /// Upper cap on a drawn delay [default: 30s] [env: MONLAB_MAX_DELAY]
+    #[arg(long, value_name = "DURATION")]
+    pub max_delay: Option<String>,
+    /// Requests served at once before new ones get 503 [default: 1024] [env: MONLAB_CONCURRENCY_LIMIT]
+    #[arg(long, value_name = "N")]
+    pub concurrency_limit: Option<String>,
+    /// Time in-flight requests get to finish after SIGTERM [default: 10s] [env: MONLAB_SHUTDOWN_GRACE]
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+    /// Time to keep accepting while reporting unready after SIGTERM [default: 0s] [env: MONLAB_DRAIN_DELAY]
+    #[arg(long, value_name = "DURATION")]
+    pub drain_delay: Option<String>,
+    /// Record metrics (false removes the middleware; for benchmarks) [default: true] [env: MONLAB_METRICS]
+    #[arg(long, value_name = "BOOL")]
+    pub metrics: Option<String>,
+}

@@ -1,0 +1,509 @@
+//! Typed configuration: flags, `MONLAB_*` environment and a TOML file, merged and validated once.
+//!
+//! Precedence is flag > environment > file > default. This is the only module that reads the
+//! environment or the config file; everything below receives a validated [`ServeConfig`].
+//! Every error names the setting and where its value came from, in one line.
+
+use crate::cli::ServeArgs;
+use crate::distribution::Distribution;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A bad setting; the message names it, its origin and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// Default value distribution: a bell curve around 100, easy to recognise on a dashboard.
+pub const DEFAULT_VALUE: &str = "normal(mean=100, std_dev=15)";
+/// Default delay: log-normal with median 41 ms, mean 46 ms and p99 130 ms, like a real backend.
+pub const DEFAULT_DELAY: &str = "lognormal(mu=-3.2, sigma=0.5)";
+
+/// Everything `monlab serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Requests served at once before load shedding starts.
+    pub concurrency_limit: usize,
+    /// Time in-flight requests get after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Time the service keeps accepting, reporting unready, before it stops accepting.
+    pub drain_delay: Duration,
+    /// Whether the golden-signal middleware runs.
+    pub metrics: bool,
+    /// What `/random` draws.
+    pub random: RandomConfig,
+}
+
+/// The distributions behind `/random`.
+#[derive(Debug, Clone)]
+pub struct RandomConfig {
+    /// Seed for a reproducible run; `None` draws one from the OS.
+    pub seed: Option<u64>,
+    /// Distribution of the returned value.
+    pub value: Distribution,
+    /// Distribution of the delay in seconds (never negative).
+    pub delay: Distribution,
+    /// Cap on a single delay.
+    pub max_delay: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            concurrency_limit: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
+            metrics: true,
+            random: RandomConfig {
+                seed: None,
+                value: DEFAULT_VALUE.parse().expect("default value spec is valid"),
+                delay: DEFAULT_DELAY.parse().expect("default delay spec is valid"),
+                max_delay: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// Where a setting can come from: its key in the file, its variable, its flag.
+struct Setting {
+    key: &'static str,
+    env: &'static str,
+    flag: &'static str,
+}
+
+const LISTEN: Setting = Setting {
+    key: "server.listen",
+    env: "MONLAB_LISTEN",
+    flag: "--listen",
+};
+const CONCURRENCY_LIMIT: Setting = Setting {
+    key: "server.concurrency_limit",
+    env: "MONLAB_CONCURRENCY_LIMIT",
+    flag: "--concurrency-limit",
+};
+const SHUTDOWN_GRACE: Setting = Setting {
+    key: "server.shutdown_grace",
+    env: "MONLAB_SHUTDOWN_GRACE",
+    flag: "--shutdown-grace",
+};
+const DRAIN_DELAY: Setting = Setting {
+    key: "server.drain_delay",
+    env: "MONLAB_DRAIN_DELAY",
+    flag: "--drain-delay",
+};
+const METRICS: Setting = Setting {
+    key: "server.metrics",
+    env: "MONLAB_METRICS",
+    flag: "--metrics",
+};
+const SEED: Setting = Setting {
+    key: "random.seed",
+    env: "MONLAB_SEED",
+    flag: "--seed",
+};
+const VALUE: Setting = Setting {
+    key: "random.value",
+    env: "MONLAB_VALUE",
+    flag: "--value",
+};
+const DELAY: Setting = Setting {
+    key: "random.delay",
+    env: "MONLAB_DELAY",
+    flag: "--delay",
+};
+const MAX_DELAY: Setting = Setting {
+    key: "random.max_delay",
+    env: "MONLAB_MAX_DELAY",
+    flag: "--max-delay",
+};
+
+/// Every key a serve config file may hold.
+const SERVE_KEYS: [&Setting; 9] = [
+    &LISTEN,
+    &CONCURRENCY_LIMIT,
+    &SHUTDOWN_GRACE,
+    &DRAIN_DELAY,
+    &METRICS,
+    &SEED,
+    &VALUE,
+    &DELAY,
+    &MAX_DELAY,
+];
+
+/// Where a raw value came from, for error messages.
+enum Origin<'a> {
+    Flag(&'static str),
+    Env(&'static str),
+    File(&'static str, &'a Path),
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "{flag}"),
+            Origin::Env(var) => write!(f, "{var}"),
+            Origin::File(key, path) => write!(f, "{key} in {}", path.display()),
+        }
+    }
+}
+
+/// The raw layers under the flags: environment and config file.
+pub struct Layers {
+    env: BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
+    file_path: PathBuf,
+}
+
+impl Layers {
+    /// Reads `MONLAB_*` from the process environment and the config file if one is named.
+    pub fn from_process(config_flag: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::new(std::env::vars(), config_flag)
+    }
+
+    /// Builds the layers from the given environment (tests pass their own).
+    pub fn new(
+        env: impl IntoIterator<Item = (String, String)>,
+        config_flag: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MONLAB_"))
+            .collect();
+        let file_path = match (config_flag, env.get("MONLAB_CONFIG")) {
+            (Some(p), _) => Some(p.to_path_buf()),
+            (None, Some(p)) => Some(PathBuf::from(p)),
+            (None, None) => None,
+        };
+        let file = match &file_path {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        Ok(Self {
+            env,
+            file,
+            file_path: file_path.unwrap_or_default(),
+        })
+    }
+
+    /// Rejects file keys that no setting of this command knows (typos must not pass silently).
+    fn check_file_keys(&self, known: &[&Setting]) -> Result<(), ConfigError> {
+        for key in self.file.keys() {
+            if !known.iter().any(|s| s.key == key) {
+                return Err(ConfigError(format!(
+                    "unknown setting {key} in {} (known: {})",
+                    self.file_path.display(),
+                    known.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest-precedence raw value of a setting and where it came from.
+    fn raw<'a>(&'a self, s: &Setting, flag: Option<&'a str>) -> Option<(&'a str, Origin<'a>)> {
+        if let Some(v) = flag {
+            return Some((v, Origin::Flag(s.flag)));
+        }
+        if let Some(v) = self.env.get(s.env) {
+            return Some((v.as_str(), Origin::Env(s.env)));
+        }
+        self.file
+            .get(s.key)
+            .map(|v| (v.as_str(), Origin::File(s.key, &self.file_path)))
+    }
+
+    /// Parses a setting with `parse`, or returns `default` when it is not set anywhere.
+    fn get<T>(
+        &self,
+        s: &Setting,
+        flag: Option<&str>,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.raw(s, flag) {
+            None => Ok(default),
+            Some((raw, origin)) => parse(raw.trim())
+                .map_err(|why| ConfigError(format!("invalid {origin} '{raw}': {why}"))),
+        }
+    }
+}
+
+/// Reads a TOML file into `section.key → text` pairs.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start].lines().count().max(1))
+            .unwrap_or(1);
+        ConfigError(format!(
+            "config file {} is not valid TOML at line {line}: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    flatten("", &toml::Value::Table(table), &mut out, path)?;
+    Ok(out)
+}
+
+fn flatten(
+    prefix: &str,
+    value: &toml::Value,
+    out: &mut BTreeMap<String, String>,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out, path)?;
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        toml::Value::Integer(i) => {
+            out.insert(prefix.to_string(), i.to_string());
+        }
+        toml::Value::Float(f) => {
+            out.insert(prefix.to_string(), f.to_string());
+        }
+        toml::Value::Boolean(b) => {
+            out.insert(prefix.to_string(), b.to_string());
+        }
+        _ => {
+            return Err(ConfigError(format!(
+                "invalid {prefix} in {}: must be a string, number or boolean",
+                path.display()
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// The log filter: `MONLAB_LOG` (tracing's env-filter syntax), `info` by default.
+pub fn log_filter() -> String {
+    std::env::var("MONLAB_LOG").unwrap_or_else(|_| "info".to_string())
+}
+
+/// Parses a duration such as `10s`, `250ms` or `5m`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw)
+        .map_err(|e| format!("{e}; expected a duration such as 250ms, 10s or 5m"))
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_count(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number >= 1".into()),
+    }
+}
+
+impl ServeConfig {
+    /// Merges flags over the layers and validates the result.
+    pub fn load(args: &ServeArgs, layers: &Layers) -> Result<Self, ConfigError> {
+        layers.check_file_keys(&SERVE_KEYS)?;
+        let d = Self::default();
+        let listen = layers.get(&LISTEN, args.listen.as_deref(), d.listen, |r| {
+            r.parse::<SocketAddr>()
+                .map_err(|_| "expected an address such as 127.0.0.1:8080".to_string())
+        })?;
+        let concurrency_limit = layers.get(
+            &CONCURRENCY_LIMIT,
+            args.concurrency_limit.as_deref(),
+            d.concurrency_limit,
+            parse_count,
+        )?;
+        let shutdown_grace = layers.get(
+            &SHUTDOWN_GRACE,
+            args.shutdown_grace.as_deref(),
+            d.shutdown_grace,
+            parse_duration,
+        )?;
+        let drain_delay = layers.get(
+            &DRAIN_DELAY,
+            args.drain_delay.as_deref(),
+            d.drain_delay,
+            parse_duration,
+        )?;
+        let metrics = layers.get(&METRICS, args.metrics.as_deref(), d.metrics, parse_bool)?;
+        let seed = layers.get(&SEED, args.seed.as_deref(), None, |r| {
+            r.parse::<u64>()
+                .map(Some)
+                .map_err(|_| "expected a whole number from 0 to 18446744073709551615".into())
+        })?;
+        let value = layers.get(&VALUE, args.value.as_deref(), d.random.value, |r| {
+            Distribution::parse(r).map_err(|e| e.to_string())
+        })?;
+        let delay = layers.get(&DELAY, args.delay.as_deref(), d.random.delay, |r| {
+            let dist = Distribution::parse(r).map_err(|e| e.to_string())?;
+            dist.validate_non_negative().map_err(|e| e.to_string())?;
+            Ok(dist)
+        })?;
+        let max_delay = layers.get(
+            &MAX_DELAY,
+            args.max_delay.as_deref(),
+            d.random.max_delay,
+            |r| match parse_duration(r)? {
+                d if d.is_zero() => Err("must be greater than zero".into()),
+                d => Ok(d),
+            },
+        )?;
+        Ok(Self {
+            listen,
+            concurrency_limit,
+            shutdown_grace,
+            drain_delay,
+            metrics,
+            random: RandomConfig {
+                seed,
+                value,
+                delay,
+                max_delay,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(
+        args: ServeArgs,
+        vars: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> Result<ServeConfig, String> {
+        let tmp = tempfile_with(file.unwrap_or(""));
+        let layers =
+            Layers::new(env(vars), file.map(|_| tmp.as_path())).map_err(|e| e.to_string())?;
+        ServeConfig::load(&args, &layers).map_err(|e| e.to_string())
+    }
+
+    fn tempfile_with(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "monlab-config-test-{}-{:?}.toml",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = load(ServeArgs::default(), &[], None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.concurrency_limit, 1024);
+        assert_eq!(c.random.value.to_string(), DEFAULT_VALUE);
+        assert_eq!(c.random.seed, None);
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let file =
+            "[server]\nlisten = \"127.0.0.1:1\"\nconcurrency_limit = 7\n[random]\nseed = 3\n";
+        let vars = [("MONLAB_LISTEN", "127.0.0.1:2"), ("MONLAB_SEED", "4")];
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let c = load(args, &vars, Some(file)).unwrap();
+        assert_eq!(c.listen.port(), 3);
+        assert_eq!(c.random.seed, Some(4));
+        assert_eq!(c.concurrency_limit, 7);
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_its_origin() {
+        type Case<'a> = (ServeArgs, Vec<(&'a str, &'a str)>, Option<&'a str>, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                ServeArgs {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                vec![],
+                None,
+                "invalid --listen 'nope': expected an address",
+            ),
+            (
+                ServeArgs::default(),
+                vec![("MONLAB_CONCURRENCY_LIMIT", "0")],
+                None,
+                "invalid MONLAB_CONCURRENCY_LIMIT '0': expected a whole number >= 1",
+            ),
+            (
+                ServeArgs::default(),
+                vec![],
+                Some("[random]\ndelay = \"normal(mean=0.05, std_dev=0.02)\"\n"),
+                "invalid random.delay in",
+            ),
+            (
+                ServeArgs::default(),
+                vec![],
+                Some("[server]\nlisen = \"x\"\n"),
+                "unknown setting server.lisen",
+            ),
+            (
+                ServeArgs::default(),
+                vec![],
+                Some("[server\n"),
+                "is not valid TOML at line 1",
+            ),
+            (
+                ServeArgs {
+                    shutdown_grace: Some("soon".into()),
+                    ..Default::default()
+                },
+                vec![],
+                None,
+                "invalid --shutdown-grace 'soon'",
+            ),
+            (
+                ServeArgs {
+                    value: Some("normal(mean=1, std_dev=0)".into()),
+                    ..Default::default()
+                },
+                vec![],
+                None,
+                "invalid --value 'normal(mean=1, std_dev=0)': normal: std_dev must be",
+            ),
+        ];
+        for (args, vars, file, want) in cases {
+            let err = load(args, &vars, file).unwrap_err();
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+            assert!(!err.contains('\n'), "{err:?} is not one line");
+        }
+    }
+}

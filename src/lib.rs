@@ -1,0 +1,19 @@
+//! monlab: a simulated production system with its monitoring built in.
+//!
+//! - [`cli`]: the command line; [`commands`]: runs it; [`config`]: flags, env and file, validated.
+//! - [`service`]: the simulated system (router, endpoints, load shedding, shutdown).
+//! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
+//! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
+//! - [`shutdown`]: the one signal future.
+//! - [`logging`]: tracing set-up.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod distribution;
+pub mod logging;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;

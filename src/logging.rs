@@ -1,0 +1,13 @@
+//! Logs through `tracing` to stderr: one line per start, stop and error, none per request.
+
+/// Installs the subscriber with `filter` (e.g. `info`, `monlab=debug`).
+pub fn init(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

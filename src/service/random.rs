@@ -1,0 +1,159 @@
+//! `GET /random`: a value drawn from one distribution, answered after a delay drawn from
+//! another. The delay is an async sleep, so thousands of requests can wait at once on a few
+//! threads. `GET /distributions` tells what is drawn, so `recover` can compare against it.
+
+use super::error::{ApiError, Query};
+use super::AppState;
+use crate::config::RandomConfig;
+use crate::distribution::{Distribution, Sampler};
+use axum::extract::State;
+use axum::Json;
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Draws (value, delay) pairs; seeded for reproducible runs.
+#[derive(Debug)]
+pub struct RandomSource {
+    value: Sampler,
+    delay: Sampler,
+    max_delay: f64,
+    rng: Mutex<StdRng>,
+    config: RandomConfig,
+}
+
+/// One draw.
+#[derive(Debug, Clone, Copy)]
+pub struct Draw {
+    /// The value to return.
+    pub value: f64,
+    /// The delay before returning, in seconds, capped at `max_delay`.
+    pub delay_seconds: f64,
+}
+
+impl RandomSource {
+    /// Builds the samplers from a validated config.
+    pub fn new(cfg: &RandomConfig) -> Self {
+        let rng = match cfg.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Self {
+            value: cfg.value.sampler(),
+            delay: cfg.delay.sampler(),
+            max_delay: cfg.max_delay.as_secs_f64(),
+            rng: Mutex::new(rng),
+            config: cfg.clone(),
+        }
+    }
+
+    /// Draws the next value and delay.
+    pub fn draw(&self) -> Draw {
+        let mut rng = self.rng.lock();
+        let value = self.value.sample(&mut *rng);
+        let delay_seconds = self.delay.sample(&mut *rng).clamp(0.0, self.max_delay);
+        Draw {
+            value,
+            delay_seconds,
+        }
+    }
+}
+
+/// Query parameters of `/random`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomParams {
+    /// Who asks; drives per-user effects. 1–64 characters of `[A-Za-z0-9_.-]`.
+    pub user: Option<String>,
+}
+
+/// The answer of `/random`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RandomAnswer {
+    /// The drawn value.
+    pub value: f64,
+    /// The delay the service waited before answering, in seconds.
+    pub delay_seconds: f64,
+}
+
+/// Checks a user id: bounded and plain, since it may reach logs and fault decisions.
+pub fn validate_user(user: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&user.len())
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "query parameter user must be 1-64 characters of A-Z, a-z, 0-9, '_', '-', '.'".into(),
+        ))
+    }
+}
+
+/// `GET /random`.
+pub async fn random(
+    State(state): State<AppState>,
+    Query(params): Query<RandomParams>,
+) -> Result<Json<RandomAnswer>, ApiError> {
+    if let Some(user) = &params.user {
+        validate_user(user)?;
+    }
+    let draw = state.random.draw();
+    tokio::time::sleep(Duration::from_secs_f64(draw.delay_seconds)).await;
+    state.metrics.random.observe(draw.value, draw.delay_seconds);
+    Ok(Json(RandomAnswer {
+        value: draw.value,
+        delay_seconds: draw.delay_seconds,
+    }))
+}
+
+/// One configured distribution, as `/distributions` reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DistributionInfo {
+    /// The spec, which parses back to the same distribution.
+    pub spec: Distribution,
+    /// Family name.
+    pub family: String,
+    /// Exact mean.
+    pub mean: f64,
+    /// Exact standard deviation.
+    pub std_dev: f64,
+}
+
+impl From<&Distribution> for DistributionInfo {
+    fn from(d: &Distribution) -> Self {
+        Self {
+            spec: d.clone(),
+            family: d.family().to_string(),
+            mean: d.mean(),
+            std_dev: d.variance().sqrt(),
+        }
+    }
+}
+
+/// The answer of `/distributions`: the truth behind `/random`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Distributions {
+    /// Distribution of the value.
+    pub value: DistributionInfo,
+    /// Distribution of the delay in seconds.
+    pub delay: DistributionInfo,
+    /// Cap on one delay, in seconds.
+    pub max_delay_seconds: f64,
+    /// Seed, when the run is reproducible.
+    pub seed: Option<u64>,
+}
+
+/// `GET /distributions`.
+pub async fn distributions(State(state): State<AppState>) -> Json<Distributions> {
+    let c = &state.random.config;
+    Json(Distributions {
+        value: (&c.value).into(),
+        delay: (&c.delay).into(),
+        max_delay_seconds: c.max_delay.as_secs_f64(),
+        seed: c.seed,
+    })
+}

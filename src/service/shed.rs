@@ -1,0 +1,82 @@
+//! Load shedding: at most `limit` work requests at once; the next one gets 503 at once instead
+//! of queueing without bound. Only the work routes are limited, so health checks and scrapes
+//! still answer when the service is saturated.
+
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts admitted requests against the concurrency limit.
+#[derive(Debug)]
+pub struct Limiter {
+    limit: usize,
+    in_flight: AtomicUsize,
+}
+
+/// An admitted request; frees its slot when dropped (also when the client goes away).
+#[derive(Debug)]
+pub struct Permit<'a>(&'a Limiter);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Limiter {
+    /// A limiter admitting `limit` requests at once.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Admits a request, or `None` when the limit is reached.
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= self.limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            None
+        } else {
+            Some(Permit(self))
+        }
+    }
+
+    /// Requests admitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The configured limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// The middleware; add it with `route_layer` to the work routes only.
+pub async fn shed(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(_permit) = state.limiter.try_acquire() else {
+        return ApiError::Overloaded(state.limiter.limit()).into_response();
+    };
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_up_to_the_limit_and_frees_on_drop() {
+        let l = Limiter::new(2);
+        let a = l.try_acquire().unwrap();
+        let _b = l.try_acquire().unwrap();
+        assert!(l.try_acquire().is_none());
+        assert_eq!(l.in_flight(), 2);
+        drop(a);
+        assert!(l.try_acquire().is_some());
+    }
+}

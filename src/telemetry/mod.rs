@@ -1,0 +1,204 @@
+//! Everything measured about the service: the golden-signal metrics, the `/random`
+//! distributions, process and build facts, and their exposition on `/metrics`.
+//!
+//! See [`Metrics`] for the families and [`http::record`] for the middleware that feeds the
+//! golden signals. Handlers never touch the golden-signal families themselves.
+
+pub mod buckets;
+pub mod exposition;
+pub mod http;
+pub mod labels;
+pub mod process;
+pub mod summary;
+
+use crate::config::ServeConfig;
+use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
+use std::time::Duration;
+use summary::WindowedSummary;
+
+/// Native-histogram resolution: schema 5, neighbouring boundaries 2^(1/32) ≈ 2.2% apart,
+/// fine enough for `recover` to reach a KS distance under 0.01.
+const NATIVE_SCHEMA: i8 = 5;
+
+/// Builds histograms with a fixed bucket layout for a [`Family`].
+#[derive(Debug, Clone)]
+pub struct Buckets(Arc<[f64]>);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+/// The golden signals, per route.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    /// Traffic and errors: requests by method, route and code.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Latency: request duration by method and route.
+    pub duration: Family<RouteMethodLabels, Histogram, Buckets>,
+    /// Errors by route and kind (client and server).
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Saturation: requests being served now.
+    pub in_flight: Family<RouteLabels, Gauge>,
+    /// Saturation: requests rejected by load shedding.
+    pub shed: Family<RouteLabels, Counter>,
+    /// Saturation: the configured concurrency limit.
+    pub concurrency_limit: Gauge,
+}
+
+/// The distributions of `/random`'s value and delay.
+#[derive(Debug)]
+pub struct RandomMetrics {
+    value: Histogram,
+    delay: Histogram,
+    value_native: Histogram,
+    delay_native: Histogram,
+    recent_delay: Arc<WindowedSummary>,
+}
+
+impl RandomMetrics {
+    /// Records one answer of `/random`.
+    pub fn observe(&self, value: f64, delay_seconds: f64) {
+        self.value.observe(value);
+        self.value_native.observe(value);
+        self.delay.observe(delay_seconds);
+        self.delay_native.observe(delay_seconds);
+        self.recent_delay.observe(delay_seconds);
+    }
+}
+
+/// Every metric family of the service, with the registries that expose them.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Golden signals.
+    pub http: HttpMetrics,
+    /// Value and delay distributions.
+    pub random: RandomMetrics,
+    /// Families exposed in every format.
+    registry: Registry,
+    /// Native-only histograms: only the protobuf format can carry them.
+    native: Registry,
+    /// Summaries, encoded by hand (prometheus-client has no summary type).
+    summaries: Vec<Arc<WindowedSummary>>,
+}
+
+impl Metrics {
+    /// Creates and registers every family, with buckets derived from `cfg`'s distributions.
+    pub fn new(cfg: &ServeConfig) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(process::ProcessCollector));
+        let mut native = Registry::default();
+
+        let http = HttpMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(Buckets(
+                buckets::duration_buckets(&cfg.random.delay).into(),
+            )),
+            errors: Family::default(),
+            in_flight: Family::default(),
+            shed: Family::default(),
+            concurrency_limit: Gauge::default(),
+        };
+        http.concurrency_limit
+            .set(i64::try_from(cfg.concurrency_limit).unwrap_or(i64::MAX));
+        let native_cfg = NativeHistogramConfig::with_schema(NATIVE_SCHEMA);
+        let random = RandomMetrics {
+            value: Histogram::new(buckets::value_buckets(&cfg.random.value)),
+            delay: Histogram::new(buckets::delay_buckets(&cfg.random.delay)),
+            value_native: Histogram::new_native(native_cfg),
+            delay_native: Histogram::new_native(native_cfg),
+            recent_delay: Arc::new(WindowedSummary::new(
+                "monlab_random_recent_delay_seconds",
+                "Delay of /random answers: quantiles over the last 60 s, cumulative sum and count",
+                &[0.5, 0.9, 0.99],
+                Duration::from_secs(60),
+                6,
+            )),
+        };
+
+        let m = registry.sub_registry_with_prefix("monlab");
+        m.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status code",
+            http.requests.clone(),
+        );
+        m.register_with_unit(
+            "http_request_duration",
+            "Time from request to response, by method and route template",
+            Unit::Seconds,
+            http.duration.clone(),
+        );
+        m.register(
+            "http_errors",
+            "HTTP error responses (4xx and 5xx) by route template and error kind",
+            http.errors.clone(),
+        );
+        m.register(
+            "http_requests_in_flight",
+            "HTTP requests being served now, by route template",
+            http.in_flight.clone(),
+        );
+        m.register(
+            "http_requests_shed",
+            "HTTP requests rejected with 503 because the concurrency limit was reached",
+            http.shed.clone(),
+        );
+        m.register(
+            "http_concurrency_limit",
+            "Requests served at once before load shedding starts",
+            http.concurrency_limit.clone(),
+        );
+        m.register(
+            "random_value",
+            "Values returned by /random (classic buckets)",
+            random.value.clone(),
+        );
+        m.register_with_unit(
+            "random_delay",
+            "Delays of /random answers (classic buckets)",
+            Unit::Seconds,
+            random.delay.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: option_env!("MONLAB_GIT_COMMIT").unwrap_or("unknown"),
+            })
+            .set(1);
+        m.register(
+            "build_info",
+            "Build facts of the running binary in labels; the value is always 1",
+            build,
+        );
+
+        let n = native.sub_registry_with_prefix("monlab");
+        n.register(
+            "random_value_native",
+            "Values returned by /random (native histogram, protobuf only)",
+            random.value_native.clone(),
+        );
+        n.register_with_unit(
+            "random_delay_native",
+            "Delays of /random answers (native histogram, protobuf only)",
+            Unit::Seconds,
+            random.delay_native.clone(),
+        );
+
+        let summaries = vec![random.recent_delay.clone()];
+        Self {
+            http,
+            random,
+            registry,
+            native,
+            summaries,
+        }
+    }
+}
