@@ -1,0 +1,108 @@
+//! The command line's contract: bad input exits 2 with one readable line.
+
+use crate::harness::{monlab_command, temp_dir, write_file};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = monlab_command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("monlab runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_flags_env_and_files_exit_2_with_one_line() {
+    let dir = temp_dir("monlab-cli");
+    let bad_toml = write_file(dir.path(), "bad.toml", "[server\nlisten = 1\n");
+    let typo = write_file(
+        dir.path(),
+        "typo.toml",
+        "[random]\ndelay_dist = \"exponential(rate=1)\"\n",
+    );
+    let bad_value = write_file(
+        dir.path(),
+        "value.toml",
+        "[server]\nconcurrency_limit = -3\n",
+    );
+    let bad_toml = bad_toml.to_str().unwrap();
+    let typo = typo.to_str().unwrap();
+    let bad_value = bad_value.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (vec!["serve", "--listen", "localhost"], vec![], "--listen"),
+        (vec!["serve", "--bogus"], vec![], "--bogus"),
+        (vec!["nonsense"], vec![], "nonsense"),
+        (
+            vec!["serve"],
+            vec![("MONLAB_DELAY", "normal(mean=-1, std_dev=1)")],
+            "MONLAB_DELAY",
+        ),
+        (
+            vec!["serve"],
+            vec![("MONLAB_SEED", "minus one")],
+            "MONLAB_SEED",
+        ),
+        (
+            vec!["serve", "--value", "weibull(k=1)"],
+            vec![],
+            "unknown distribution 'weibull'",
+        ),
+        (vec!["serve", "--max-delay", "0s"], vec![], "--max-delay"),
+        (
+            vec!["serve", "--config", bad_toml],
+            vec![],
+            "not valid TOML at line 1",
+        ),
+        (
+            vec!["serve", "--config", typo],
+            vec![],
+            "unknown setting random.delay_dist",
+        ),
+        (
+            vec!["serve", "--config", bad_value],
+            vec![],
+            "server.concurrency_limit",
+        ),
+        (
+            vec!["serve", "--config", "/no/such/file.toml"],
+            vec![],
+            "cannot read config file",
+        ),
+        (
+            vec!["serve"],
+            vec![("MONLAB_CONFIG", "/no/such/file.toml")],
+            "/no/such/file.toml",
+        ),
+    ];
+    for (args, env, names) in cases {
+        let (code, stderr) = run(&args, &env);
+        assert_eq!(code, 2, "{args:?} {env:?}: exit {code}, stderr {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?} {env:?}: not one line: {stderr}");
+        assert!(
+            lines[0].contains(names),
+            "{args:?}: {:?} lacks {names:?}",
+            lines[0]
+        );
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for args in [vec!["--help"], vec!["--version"], vec!["serve", "--help"]] {
+        let (code, _) = run(&args, &[]);
+        assert_eq!(code, 0, "{args:?}");
+    }
+}
+
+#[test]
+fn an_address_in_use_fails_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = run(&["serve", "--listen", &addr], &[]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+}

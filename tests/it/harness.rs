@@ -1,0 +1,274 @@
+//! Starts the real binaries for the integration tests: monlab, Prometheus, Alertmanager.
+//!
+//! Every process gets its own temporary folder and a loopback port, is waited for until it
+//! answers, and is killed when its handle drops. A missing tool fails the test with the
+//! command that installs it; nothing is skipped.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Fails with install instructions when `tool` is not on PATH.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(tool);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`{tool}` is not on PATH. Install it with: sudo apt-get install -y {package} \
+         (or run scripts/install-deps)"
+    );
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A child process whose output is captured and which is killed on drop.
+pub struct Proc {
+    /// What was run, for failure messages.
+    pub command: String,
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Spawns `cmd`, capturing stdout and stderr into one log.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let command = format!("{cmd:?}");
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let out = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Self {
+            command,
+            child,
+            output,
+        }
+    }
+
+    /// Everything the process printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (e.g. "TERM", "INT", "KILL") with `kill(1)`.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Waits up to `timeout` for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Polls the output until `pattern` appears, or panics with the log after `timeout`.
+    pub fn wait_for_output(&mut self, pattern: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.output();
+            if out.contains(pattern) {
+                return out;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before printing {pattern:?}:\n{out}",
+                    self.command
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("{} did not print {pattern:?} in time:\n{out}", self.command);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- output of {} ---\n{}", self.command, self.output());
+        }
+    }
+}
+
+/// Polls `url` until it answers 2xx, or panics after `timeout`.
+pub fn wait_http_ok(url: &str, timeout: Duration, proc: &mut Proc) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if matches!(http_get_status(url), Ok(200..=299)) {
+            return;
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("{} exited ({status}):\n{}", proc.command, proc.output());
+        }
+        if Instant::now() > deadline {
+            panic!("{url} did not become ready:\n{}", proc.output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// GETs `url` over a plain TCP socket and returns the status code (no runtime needed).
+pub fn http_get_status(url: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf)?;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))
+}
+
+/// The monlab binary under test.
+pub fn monlab_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_monlab")
+}
+
+/// A `monlab` command with a scrubbed environment (no MONLAB_* from the developer's shell).
+pub fn monlab_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(monlab_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("MONLAB_LOG", "info")
+        .args(args);
+    cmd
+}
+
+/// A running `monlab serve`.
+pub struct Monlab {
+    /// The process.
+    pub proc: Proc,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Monlab {
+    /// Starts `monlab serve --listen 127.0.0.1:0 <extra>` and waits until it serves.
+    pub fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::start_command(monlab_command(&args))
+    }
+
+    /// Starts a prepared `monlab serve` command that listens on port 0.
+    pub fn start_command(cmd: Command) -> Self {
+        let mut proc = Proc::spawn(cmd);
+        let out = proc.wait_for_output("Serving.", Duration::from_secs(30));
+        let addr = out
+            .lines()
+            .find(|l| l.contains("Serving."))
+            .and_then(|l| l.split("addr=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no addr= in the start line:\n{out}"));
+        Self { proc, addr }
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A temporary folder that lives as long as the value.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("a temporary folder")
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent folder");
+    }
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// Parses the Prometheus text exposition into (series, value) pairs.
+pub fn parse_exposition(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse::<f64>().ok()?))
+        })
+        .collect()
+}
+
+/// The value of one exact series in an exposition, or 0 when absent.
+pub fn series_value(text: &str, series: &str) -> f64 {
+    parse_exposition(text)
+        .into_iter()
+        .find(|(s, _)| s == series)
+        .map(|(_, v)| v)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,6 @@
+//! monlab's integration tests: one binary, one module per capability.
+//! They run real processes (monlab, Prometheus, Alertmanager) on 127.0.0.1.
+
+mod cli;
+mod harness;
+mod serve;
