@@ -51,11 +51,15 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from a validated config.
     pub fn new(cfg: &ServeConfig) -> Self {
+        let metrics = Arc::new(Metrics::new(cfg));
         Self {
-            metrics: Arc::new(Metrics::new(cfg)),
+            limiter: Arc::new(shed::Limiter::new(
+                cfg.concurrency_limit,
+                metrics.http.concurrency_in_use.clone(),
+            )),
+            metrics,
             random: Arc::new(random::RandomSource::new(&cfg.random)),
             health: Arc::default(),
-            limiter: Arc::new(shed::Limiter::new(cfg.concurrency_limit)),
             record_metrics: cfg.metrics,
         }
     }

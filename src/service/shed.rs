@@ -7,13 +7,16 @@ use super::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Counts admitted requests against the concurrency limit.
+///
+/// The count lives in the exported gauge itself (`monlab_http_concurrency_in_use`), so the
+/// saturation ratio on the dashboard is exactly what the limiter decides on.
 #[derive(Debug)]
 pub struct Limiter {
     limit: usize,
-    in_flight: AtomicUsize,
+    in_use: Gauge,
 }
 
 /// An admitted request; frees its slot when dropped (also when the client goes away).
@@ -22,24 +25,21 @@ pub struct Permit<'a>(&'a Limiter);
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_use.dec();
     }
 }
 
 impl Limiter {
-    /// A limiter admitting `limit` requests at once.
-    pub fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            in_flight: AtomicUsize::new(0),
-        }
+    /// A limiter admitting `limit` requests at once, counting them in `in_use`.
+    pub fn new(limit: usize, in_use: Gauge) -> Self {
+        Self { limit, in_use }
     }
 
     /// Admits a request, or `None` when the limit is reached.
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if before >= self.limit {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let before = self.in_use.inc();
+        if before >= i64::try_from(self.limit).unwrap_or(i64::MAX) {
+            self.in_use.dec();
             None
         } else {
             Some(Permit(self))
@@ -48,7 +48,7 @@ impl Limiter {
 
     /// Requests admitted and not yet finished.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        usize::try_from(self.in_use.get()).unwrap_or(0)
     }
 
     /// The configured limit.
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn admits_up_to_the_limit_and_frees_on_drop() {
-        let l = Limiter::new(2);
+        let l = Limiter::new(2, Gauge::default());
         let a = l.try_acquire().unwrap();
         let _b = l.try_acquire().unwrap();
         assert!(l.try_acquire().is_none());

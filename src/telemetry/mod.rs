@@ -51,6 +51,8 @@ pub struct HttpMetrics {
     pub shed: Family<RouteLabels, Counter>,
     /// Saturation: the configured concurrency limit.
     pub concurrency_limit: Gauge,
+    /// Saturation: work requests holding a slot of the limit now.
+    pub concurrency_in_use: Gauge,
 }
 
 /// The distributions of `/random`'s value and delay.
@@ -105,6 +107,7 @@ impl Metrics {
             in_flight: Family::default(),
             shed: Family::default(),
             concurrency_limit: Gauge::default(),
+            concurrency_in_use: Gauge::default(),
         };
         http.concurrency_limit
             .set(i64::try_from(cfg.concurrency_limit).unwrap_or(i64::MAX));
@@ -154,6 +157,11 @@ impl Metrics {
             "http_concurrency_limit",
             "Requests served at once before load shedding starts",
             http.concurrency_limit.clone(),
+        );
+        m.register(
+            "http_concurrency_in_use",
+            "Work requests holding a slot of the concurrency limit now",
+            http.concurrency_in_use.clone(),
         );
         m.register(
             "random_value",
