@@ -55,4 +55,13 @@ pub struct ServeArgs {
     /// Record metrics (false removes the middleware; for benchmarks) [default: true] [env: MONLAB_METRICS]
     #[arg(long, value_name = "BOOL")]
     pub metrics: Option<String>,
+    /// Bearer token that turns the admin API on (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Time budget of one model call before the fallback answers [default: 50ms] [env: MONLAB_MODEL_TIMEOUT]
+    #[arg(long, value_name = "DURATION")]
+    pub model_timeout: Option<String>,
+    /// Simulated model latency in seconds [default: lognormal(mu=-5.5, sigma=0.4)] [env: MONLAB_MODEL_LATENCY]
+    #[arg(long, value_name = "DIST")]
+    pub model_latency: Option<String>,
 }

@@ -22,6 +22,9 @@ pub const DEFAULT_VALUE: &str = "normal(mean=100, std_dev=15)";
 /// Default delay: log-normal with median 41 ms, mean 46 ms and p99 130 ms, like a real backend.
 pub const DEFAULT_DELAY: &str = "lognormal(mu=-3.2, sigma=0.5)";
 
+/// Default model latency: median 4 ms, p99.9 14 ms, well inside the 50 ms budget.
+pub const DEFAULT_MODEL_LATENCY: &str = "lognormal(mu=-5.5, sigma=0.4)";
+
 /// Everything `monlab serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -37,6 +40,19 @@ pub struct ServeConfig {
     pub metrics: bool,
     /// What `/random` draws.
     pub random: RandomConfig,
+    /// Bearer token of the admin API; `None` turns the admin API off.
+    pub admin_token: Option<String>,
+    /// The prediction path.
+    pub model: ModelConfig,
+}
+
+/// The model behind `/predict`.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Time budget of one model call; past it the fallback answers.
+    pub timeout: Duration,
+    /// Simulated inference latency in seconds.
+    pub latency: Distribution,
 }
 
 /// The distributions behind `/random`.
@@ -65,6 +81,13 @@ impl Default for ServeConfig {
                 value: DEFAULT_VALUE.parse().expect("default value spec is valid"),
                 delay: DEFAULT_DELAY.parse().expect("default delay spec is valid"),
                 max_delay: Duration::from_secs(30),
+            },
+            admin_token: None,
+            model: ModelConfig {
+                timeout: Duration::from_millis(50),
+                latency: DEFAULT_MODEL_LATENCY
+                    .parse()
+                    .expect("default model latency spec is valid"),
             },
         }
     }
@@ -123,8 +146,27 @@ const MAX_DELAY: Setting = Setting {
     flag: "--max-delay",
 };
 
+const ADMIN_TOKEN: Setting = Setting {
+    key: "admin.token",
+    env: "MONLAB_ADMIN_TOKEN",
+    flag: "--admin-token",
+};
+const MODEL_TIMEOUT: Setting = Setting {
+    key: "model.timeout",
+    env: "MONLAB_MODEL_TIMEOUT",
+    flag: "--model-timeout",
+};
+const MODEL_LATENCY: Setting = Setting {
+    key: "model.latency",
+    env: "MONLAB_MODEL_LATENCY",
+    flag: "--model-latency",
+};
+
 /// Every key a serve config file may hold.
-const SERVE_KEYS: [&Setting; 9] = [
+const SERVE_KEYS: [&Setting; 12] = [
+    &ADMIN_TOKEN,
+    &MODEL_TIMEOUT,
+    &MODEL_LATENCY,
     &LISTEN,
     &CONCURRENCY_LIMIT,
     &SHUTDOWN_GRACE,
@@ -369,7 +411,38 @@ impl ServeConfig {
                 d => Ok(d),
             },
         )?;
+        let admin_token = layers.get(&ADMIN_TOKEN, args.admin_token.as_deref(), None, |r| {
+            if r.len() < 8 || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err("must be at least 8 characters without spaces".into())
+            } else {
+                Ok(Some(r.to_string()))
+            }
+        })?;
+        let timeout = layers.get(
+            &MODEL_TIMEOUT,
+            args.model_timeout.as_deref(),
+            d.model.timeout,
+            |r| match parse_duration(r)? {
+                d if d.is_zero() => Err("must be greater than zero".into()),
+                d => Ok(d),
+            },
+        )?;
+        let model_latency = layers.get(
+            &MODEL_LATENCY,
+            args.model_latency.as_deref(),
+            d.model.latency,
+            |r| {
+                let dist = Distribution::parse(r).map_err(|e| e.to_string())?;
+                dist.validate_non_negative().map_err(|e| e.to_string())?;
+                Ok(dist)
+            },
+        )?;
         Ok(Self {
+            admin_token,
+            model: ModelConfig {
+                timeout,
+                latency: model_latency,
+            },
             listen,
             concurrency_limit,
             shutdown_grace,

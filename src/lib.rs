@@ -3,6 +3,7 @@
 //! - [`cli`]: the command line; [`commands`]: runs it; [`config`]: flags, env and file, validated.
 //! - [`service`]: the simulated system (router, endpoints, load shedding, shutdown).
 //! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
+//! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
@@ -13,7 +14,9 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod distribution;
+pub mod faults;
 pub mod logging;
+pub mod ml;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

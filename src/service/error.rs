@@ -19,8 +19,8 @@ pub enum ApiError {
     /// Malformed or unknown query parameter or body.
     #[error("{0}")]
     BadRequest(String),
-    /// No route for this path.
-    #[error("no route for {0}")]
+    /// No route or resource; the text says which.
+    #[error("{0}")]
     NotFound(String),
     /// The route does not take this method.
     #[error("method {0} is not allowed here")]
@@ -42,6 +42,12 @@ pub enum ApiError {
     /// A dependency is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// Refused by policy (e.g. the admin API is off).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A failure injected by an incident.
+    #[error("injected failure (incident error-share)")]
+    Injected,
     /// An unexpected failure; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -58,6 +64,8 @@ impl ApiError {
             Self::Unprocessable { .. } => ErrorKind::Unprocessable,
             Self::Overloaded(_) => ErrorKind::Overloaded,
             Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::Injected => ErrorKind::Injected,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -71,7 +79,8 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Injected | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -138,7 +147,10 @@ pub struct JsonBody<T>(pub T);
 
 /// Fallback for paths no route matches.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(uri.path().chars().take(200).collect())
+    ApiError::NotFound(format!(
+        "no route for {}",
+        uri.path().chars().take(200).collect::<String>()
+    ))
 }
 
 /// Fallback for a known path with a method it does not take.

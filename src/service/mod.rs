@@ -3,12 +3,18 @@
 //! See [`router`] for the routes and the order of the layers, and [`run`] for graceful
 //! shutdown. One file per endpoint family.
 
+pub mod admin;
+pub mod alerts;
 pub mod error;
 pub mod health;
+pub mod inject;
+pub mod login;
+pub mod predict;
 pub mod random;
 pub mod shed;
 
 use crate::config::ServeConfig;
+use crate::faults::{Faults, Incident};
 use crate::telemetry::http::HttpTelemetry;
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
@@ -29,8 +35,34 @@ pub mod routes {
     pub const READYZ: &str = "/readyz";
     /// Prometheus exposition.
     pub const METRICS: &str = "/metrics";
+    /// Login (the authorization service).
+    pub const LOGIN: &str = "/login";
+    /// Credit-risk prediction.
+    pub const PREDICT: &str = "/predict";
+    /// Alertmanager's webhook.
+    pub const ALERTS_WEBHOOK: &str = "/alerts/webhook";
+    /// Received alert notifications.
+    pub const ALERTS_NOTIFICATIONS: &str = "/alerts/notifications";
+    /// Incident list.
+    pub const ADMIN_INCIDENTS: &str = "/admin/incidents";
+    /// One incident.
+    pub const ADMIN_INCIDENT: &str = "/admin/incidents/{name}";
+    /// The work routes: load-shed, fault-injected, covered by the latency SLO.
+    pub const WORK: &[&str] = &[RANDOM, LOGIN, PREDICT];
     /// Every template above.
-    pub const ALL: &[&str] = &[RANDOM, DISTRIBUTIONS, HEALTHZ, READYZ, METRICS];
+    pub const ALL: &[&str] = &[
+        RANDOM,
+        LOGIN,
+        PREDICT,
+        DISTRIBUTIONS,
+        HEALTHZ,
+        READYZ,
+        METRICS,
+        ALERTS_WEBHOOK,
+        ALERTS_NOTIFICATIONS,
+        ADMIN_INCIDENTS,
+        ADMIN_INCIDENT,
+    ];
 }
 
 /// Shared state of the handlers.
@@ -46,13 +78,32 @@ pub struct AppState {
     pub limiter: Arc<shed::Limiter>,
     /// Whether the golden-signal middleware runs.
     pub record_metrics: bool,
+    /// What is broken now.
+    pub faults: Arc<Faults>,
+    /// The model and its fallback.
+    pub predictor: Arc<predict::Predictor>,
+    /// Received alert notifications.
+    pub alert_log: Arc<alerts::AlertLog>,
+    /// Admin API token; `None` turns the admin API off.
+    pub admin_token: Option<Arc<str>>,
 }
 
 impl AppState {
     /// Builds the state from a validated config.
     pub fn new(cfg: &ServeConfig) -> Self {
-        let metrics = Arc::new(Metrics::new(cfg));
+        let faults = Arc::new(Faults::default());
+        let metrics = Arc::new(Metrics::new(cfg, &faults));
+        let model = crate::ml::model::Model::shipped();
+        metrics.ml.set_model_info(&model.version, &model.trained_at);
         Self {
+            faults,
+            predictor: Arc::new(predict::Predictor::new(
+                model,
+                cfg.model.latency.sampler(),
+                cfg.model.timeout,
+            )),
+            alert_log: Arc::default(),
+            admin_token: cfg.admin_token.as_deref().map(Arc::from),
             limiter: Arc::new(shed::Limiter::new(
                 cfg.concurrency_limit,
                 metrics.http.concurrency_in_use.clone(),
@@ -67,17 +118,28 @@ impl AppState {
 
 /// The application, without a socket (tests drive it with `oneshot`).
 ///
-/// Layers, outermost first: golden signals (every route and the fallback, so shed and
-/// unmatched requests are counted), then load shedding (work routes only), then the handler.
+/// Layers, outermost first: golden signals (every route and the fallback, so shed,
+/// injected and unmatched requests are counted), then load shedding and then fault injection
+/// (work routes only), then the handler.
 pub fn router(state: AppState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::{delete, post};
     let work = Router::new()
         .route(routes::RANDOM, get(random::random))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            shed::shed,
-        ));
+        .route(routes::LOGIN, post(login::login))
+        .route(routes::PREDICT, post(predict::predict))
+        // route_layer: the last added runs first, so shedding decides before faults apply.
+        .route_layer(from_fn_with_state(state.clone(), inject::inject))
+        .route_layer(from_fn_with_state(state.clone(), shed::shed));
     let ops = Router::new()
         .route(routes::DISTRIBUTIONS, get(random::distributions))
+        .route(routes::ALERTS_WEBHOOK, post(alerts::webhook))
+        .route(routes::ALERTS_NOTIFICATIONS, get(alerts::list))
+        .route(routes::ADMIN_INCIDENTS, get(admin::list))
+        .route(
+            routes::ADMIN_INCIDENT,
+            post(admin::start).merge(delete(admin::stop)),
+        )
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(
@@ -118,6 +180,7 @@ pub async fn run(
         tokio::time::sleep(drain_delay).await;
         let _ = closed_tx.send(());
     };
+    let ticker = tokio::spawn(keep_faults_current(state.clone()));
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace_over = async move {
         match closed_rx.await {
@@ -135,6 +198,20 @@ pub async fn run(
             );
         }
     }
+    ticker.abort();
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// Ends incidents whose time is up and keeps the burst's phantom requests in the limiter.
+async fn keep_faults_current(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        state.faults.expire();
+        let phantom = state.faults.params(Incident::Burst).map_or(0, |p| {
+            (p.share.unwrap_or(0.0) * state.limiter.limit() as f64).round() as usize
+        });
+        state.limiter.set_phantom(phantom);
+    }
 }

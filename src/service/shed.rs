@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::gauge::Gauge;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Counts admitted requests against the concurrency limit.
 ///
@@ -17,6 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 pub struct Limiter {
     limit: usize,
     in_use: Gauge,
+    // Slots held by the `burst` incident's phantom requests, included in `in_use`.
+    phantom: AtomicI64,
 }
 
 /// An admitted request; frees its slot when dropped (also when the client goes away).
@@ -32,7 +35,20 @@ impl Drop for Permit<'_> {
 impl Limiter {
     /// A limiter admitting `limit` requests at once, counting them in `in_use`.
     pub fn new(limit: usize, in_use: Gauge) -> Self {
-        Self { limit, in_use }
+        Self {
+            limit,
+            in_use,
+            phantom: AtomicI64::new(0),
+        }
+    }
+
+    /// Holds `n` slots with phantom requests (the `burst` incident); 0 releases them.
+    pub fn set_phantom(&self, n: usize) {
+        let n = i64::try_from(n.min(self.limit)).unwrap_or(0);
+        let before = self.phantom.swap(n, Ordering::AcqRel);
+        if n != before {
+            self.in_use.inc_by(n - before);
+        }
     }
 
     /// Admits a request, or `None` when the limit is reached.
@@ -46,9 +62,9 @@ impl Limiter {
         }
     }
 
-    /// Requests admitted and not yet finished.
+    /// Requests admitted and not yet finished (phantom ones excluded).
     pub fn in_flight(&self) -> usize {
-        usize::try_from(self.in_use.get()).unwrap_or(0)
+        usize::try_from(self.in_use.get() - self.phantom.load(Ordering::Acquire)).unwrap_or(0)
     }
 
     /// The configured limit.
@@ -77,6 +93,17 @@ mod tests {
         assert!(l.try_acquire().is_none());
         assert_eq!(l.in_flight(), 2);
         drop(a);
+        assert!(l.try_acquire().is_some());
+    }
+
+    #[test]
+    fn phantom_slots_count_against_the_limit() {
+        let l = Limiter::new(4, Gauge::default());
+        l.set_phantom(3);
+        let _a = l.try_acquire().unwrap();
+        assert!(l.try_acquire().is_none());
+        assert_eq!(l.in_flight(), 1);
+        l.set_phantom(0);
         assert!(l.try_acquire().is_some());
     }
 }

@@ -8,6 +8,7 @@ pub mod buckets;
 pub mod exposition;
 pub mod http;
 pub mod labels;
+pub mod ml;
 pub mod process;
 pub mod summary;
 
@@ -76,6 +77,22 @@ impl RandomMetrics {
     }
 }
 
+/// A result or status label from a fixed list.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct ResultLabels {
+    /// The result.
+    pub result: &'static str,
+}
+
+/// Alert notifications received, by severity and status.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct AlertLabels {
+    /// `critical`, `major`, `minor` or `other`.
+    pub severity: &'static str,
+    /// `firing` or `resolved`.
+    pub status: &'static str,
+}
+
 /// Every metric family of the service, with the registries that expose them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -83,6 +100,10 @@ pub struct Metrics {
     pub http: HttpMetrics,
     /// Value and delay distributions.
     pub random: RandomMetrics,
+    /// The prediction path.
+    pub ml: ml::MlMetrics,
+    logins: Family<ResultLabels, Counter>,
+    alerts: Family<AlertLabels, Counter>,
     /// Families exposed in every format.
     registry: Registry,
     /// Native-only histograms: only the protobuf format can carry them.
@@ -92,8 +113,21 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every family, with buckets derived from `cfg`'s distributions.
-    pub fn new(cfg: &ServeConfig) -> Self {
+    /// Counts one login by result (`success`, `bad_credentials`, `unavailable`).
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts one alert of a received notification.
+    pub fn alerts_received(&self, severity: &'static str, status: &'static str) {
+        self.alerts
+            .get_or_create(&AlertLabels { severity, status })
+            .inc();
+    }
+
+    /// Creates and registers every family, with buckets derived from `cfg`'s distributions;
+    /// `faults` registers its incident gauges alongside.
+    pub fn new(cfg: &ServeConfig, faults: &crate::faults::Faults) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(process::ProcessCollector));
         let mut native = Registry::default();
@@ -200,10 +234,31 @@ impl Metrics {
             random.delay_native.clone(),
         );
 
+        faults.register(m);
+        let logins = Family::<ResultLabels, Counter>::default();
+        for result in ["success", "bad_credentials", "unavailable"] {
+            let _ = logins.get_or_create(&ResultLabels { result });
+        }
+        m.register(
+            "logins",
+            "Login attempts by result: success, bad_credentials or unavailable",
+            logins.clone(),
+        );
+        let alerts = Family::<AlertLabels, Counter>::default();
+        m.register(
+            "alerts_received",
+            "Alerts received from Alertmanager's webhook, by severity and status",
+            alerts.clone(),
+        );
+        let ml = ml::MlMetrics::new(m);
+
         let summaries = vec![random.recent_delay.clone()];
         Self {
             http,
             random,
+            ml,
+            logins,
+            alerts,
             registry,
             native,
             summaries,

@@ -1,0 +1,441 @@
+//! Incident state: what is broken right now, the one place a break is decided.
+//!
+//! Handlers and the fault layer ask [`Faults`] whether to fail, slow down or fall back; the
+//! admin API and scenarios start and stop incidents. Which incidents are active is exported as
+//! `monlab_incident_active{incident}` (1 or 0, every incident always present) so dashboards
+//! can annotate them and alerts can be checked against them.
+
+use parking_lot::RwLock;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Longest an incident may run.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Duration when none is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(300);
+
+/// The incidents monlab can simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Incident {
+    /// The authorization service is down: every login answers 503.
+    AuthDown,
+    /// The model cannot predict: the fallback rules answer every prediction.
+    ModelDown,
+    /// A fixed share of users (by user id) gets a large extra delay on every request.
+    SlowUsers,
+    /// A share of a route's requests fails with 500.
+    ErrorShare,
+    /// Every request of a route is slowed by a fixed extra latency.
+    ExtraLatency,
+    /// Phantom requests hold a share of the concurrency limit, as a burst of traffic would.
+    Burst,
+}
+
+impl Incident {
+    /// Every incident, in display order.
+    pub const ALL: [Incident; 6] = [
+        Self::AuthDown,
+        Self::ModelDown,
+        Self::SlowUsers,
+        Self::ErrorShare,
+        Self::ExtraLatency,
+        Self::Burst,
+    ];
+
+    /// The name used in the API, the CLI, scenarios and the metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AuthDown => "auth-down",
+            Self::ModelDown => "model-down",
+            Self::SlowUsers => "slow-users",
+            Self::ErrorShare => "error-share",
+            Self::ExtraLatency => "extra-latency",
+            Self::Burst => "burst",
+        }
+    }
+
+    /// Looks an incident up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// The severity at which monitoring must catch it.
+    pub fn severity(self) -> &'static str {
+        match self {
+            Self::AuthDown => "critical",
+            Self::ModelDown => "major",
+            Self::SlowUsers | Self::ExtraLatency | Self::Burst => "minor",
+            Self::ErrorShare => "critical",
+        }
+    }
+
+    /// What a user of the product sees.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::AuthDown => "the authorization service is down: nobody can log in (503)",
+            Self::ModelDown => "the model cannot predict: answers come from the fallback rules",
+            Self::SlowUsers => "a share of users (1% by default) hit a loop and wait much longer",
+            Self::ErrorShare => "a share of a route's requests fails with 500",
+            Self::ExtraLatency => "every request of a route is slower by a fixed amount",
+            Self::Burst => "a burst of traffic holds a share of the concurrency limit",
+        }
+    }
+
+    /// The parameters it takes, with their defaults.
+    fn defaults(self) -> Params {
+        match self {
+            Self::SlowUsers => Params {
+                share: Some(0.01),
+                seconds: Some(2.0),
+                route: None,
+            },
+            Self::ErrorShare => Params {
+                share: Some(0.2),
+                seconds: None,
+                route: Some("/random".into()),
+            },
+            Self::ExtraLatency => Params {
+                share: None,
+                seconds: Some(0.5),
+                route: Some("/random".into()),
+            },
+            Self::Burst => Params {
+                share: Some(0.9),
+                seconds: None,
+                route: None,
+            },
+            Self::AuthDown | Self::ModelDown => Params::default(),
+        }
+    }
+}
+
+/// Parameters of an incident; which apply depends on the incident.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// A share in (0, 1]: of users (slow-users), of requests (error-share), of the limit (burst).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Extra delay in seconds (slow-users, extra-latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// The route template affected (error-share, extra-latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+}
+
+/// A start request refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParamError {
+    /// The field to blame.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Params {
+    /// Fills defaults and checks that only parameters the incident takes are given.
+    pub fn resolve(self, incident: Incident, routes: &[&str]) -> Result<Self, ParamError> {
+        let d = incident.defaults();
+        let refuse = |field: &'static str| ParamError {
+            field,
+            message: format!("{} takes no {field}", incident.name()),
+        };
+        if self.share.is_some() && d.share.is_none() {
+            return Err(refuse("share"));
+        }
+        if self.seconds.is_some() && d.seconds.is_none() {
+            return Err(refuse("seconds"));
+        }
+        if self.route.is_some() && d.route.is_none() {
+            return Err(refuse("route"));
+        }
+        let p = Params {
+            share: self.share.or(d.share),
+            seconds: self.seconds.or(d.seconds),
+            route: self.route.or(d.route),
+        };
+        if let Some(s) = p.share {
+            if !(s.is_finite() && s > 0.0 && s <= 1.0) {
+                return Err(ParamError {
+                    field: "share",
+                    message: format!("share must be in (0, 1], got {s}"),
+                });
+            }
+        }
+        if let Some(s) = p.seconds {
+            if !(s.is_finite() && s > 0.0 && s <= 60.0) {
+                return Err(ParamError {
+                    field: "seconds",
+                    message: format!("seconds must be in (0, 60], got {s}"),
+                });
+            }
+        }
+        if let Some(r) = &p.route {
+            if !routes.contains(&r.as_str()) {
+                return Err(ParamError {
+                    field: "route",
+                    message: format!("route must be one of {}, got {r:?}", routes.join(", ")),
+                });
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// An incident in progress.
+#[derive(Debug, Clone)]
+struct Active {
+    params: Params,
+    started_at: SystemTime,
+    ends: Instant,
+    ends_at: SystemTime,
+}
+
+/// One incident's state, as the admin API reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentState {
+    /// Name.
+    pub name: String,
+    /// Severity monitoring must catch it at.
+    pub severity: String,
+    /// What users see.
+    pub description: String,
+    /// Whether it is in progress.
+    pub active: bool,
+    /// Start, seconds since the Unix epoch.
+    pub started_at: Option<f64>,
+    /// Planned end, seconds since the Unix epoch.
+    pub ends_at: Option<f64>,
+    /// Seconds left.
+    pub remaining_seconds: Option<f64>,
+    /// Parameters in effect (or the defaults, when inactive).
+    pub params: Params,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IncidentLabels {
+    incident: &'static str,
+}
+
+/// The incident state of one service.
+#[derive(Debug)]
+pub struct Faults {
+    active: RwLock<BTreeMap<Incident, Active>>,
+    // Lets the hot path skip the lock when nothing is broken, which is nearly always.
+    any: AtomicBool,
+    gauges: Family<IncidentLabels, Gauge>,
+}
+
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        let gauges = Family::<IncidentLabels, Gauge>::default();
+        for i in Incident::ALL {
+            gauges
+                .get_or_create(&IncidentLabels { incident: i.name() })
+                .set(0);
+        }
+        Self {
+            active: RwLock::default(),
+            any: AtomicBool::new(false),
+            gauges,
+        }
+    }
+}
+
+impl Faults {
+    /// Registers `incident_active` (prefixed by the caller's registry).
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "incident_active",
+            "Whether a simulated incident is in progress (1) or not (0), by incident",
+            self.gauges.clone(),
+        );
+    }
+
+    /// Starts (or restarts) an incident for `duration` with resolved parameters.
+    pub fn start(&self, incident: Incident, params: Params, duration: Duration) -> IncidentState {
+        let now = SystemTime::now();
+        let active = Active {
+            params,
+            started_at: now,
+            ends: Instant::now() + duration,
+            ends_at: now + duration,
+        };
+        self.active.write().insert(incident, active);
+        self.any.store(true, Ordering::Release);
+        self.gauge(incident).set(1);
+        tracing::info!(incident = incident.name(), duration = ?duration, "Incident started.");
+        self.state(incident)
+    }
+
+    /// Stops an incident; returns whether it was active.
+    pub fn stop(&self, incident: Incident) -> bool {
+        let mut map = self.active.write();
+        let was = map.remove(&incident).is_some();
+        self.any.store(!map.is_empty(), Ordering::Release);
+        drop(map);
+        self.gauge(incident).set(0);
+        if was {
+            tracing::info!(incident = incident.name(), "Incident stopped.");
+        }
+        was
+    }
+
+    /// Ends incidents whose time is up; the service calls this every fraction of a second.
+    pub fn expire(&self) {
+        if !self.any.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let expired: Vec<Incident> = self
+            .active
+            .read()
+            .iter()
+            .filter(|(_, a)| a.ends <= now)
+            .map(|(i, _)| *i)
+            .collect();
+        for i in expired {
+            self.stop(i);
+        }
+    }
+
+    fn gauge(&self, incident: Incident) -> Gauge {
+        self.gauges
+            .get_or_create(&IncidentLabels {
+                incident: incident.name(),
+            })
+            .clone()
+    }
+
+    /// The parameters of `incident` if it is in progress now.
+    pub fn params(&self, incident: Incident) -> Option<Params> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let map = self.active.read();
+        let a = map.get(&incident)?;
+        (a.ends > Instant::now()).then(|| a.params.clone())
+    }
+
+    /// Whether `incident` is in progress.
+    pub fn is_active(&self, incident: Incident) -> bool {
+        self.params(incident).is_some()
+    }
+
+    /// The state of one incident.
+    pub fn state(&self, incident: Incident) -> IncidentState {
+        let map = self.active.read();
+        let now = Instant::now();
+        let a = map.get(&incident).filter(|a| a.ends > now);
+        IncidentState {
+            name: incident.name().into(),
+            severity: incident.severity().into(),
+            description: incident.description().into(),
+            active: a.is_some(),
+            started_at: a.map(|a| epoch(a.started_at)),
+            ends_at: a.map(|a| epoch(a.ends_at)),
+            remaining_seconds: a.map(|a| a.ends.saturating_duration_since(now).as_secs_f64()),
+            params: a.map_or_else(|| incident.defaults(), |a| a.params.clone()),
+        }
+    }
+
+    /// Every incident's state.
+    pub fn states(&self) -> Vec<IncidentState> {
+        Incident::ALL.into_iter().map(|i| self.state(i)).collect()
+    }
+
+    /// Extra delay for `user` while slow-users is in progress and the user is in the share.
+    pub fn slow_user_delay(&self, user: &str) -> Option<Duration> {
+        let p = self.params(Incident::SlowUsers)?;
+        let share = p.share.unwrap_or(0.01);
+        in_share(user, share).then(|| Duration::from_secs_f64(p.seconds.unwrap_or(2.0)))
+    }
+}
+
+/// Whether `user` falls in the first `share` of users, by a stable hash of the id (FNV-1a),
+/// so the same users suffer on every request and in every run.
+pub fn in_share(user: &str, share: f64) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in user.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % 1_000_000) < (share * 1_000_000.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_users_are_a_stable_share() {
+        let n = 100_000;
+        let hit = (0..n).filter(|i| in_share(&format!("u{i}"), 0.01)).count();
+        assert!((800..1200).contains(&hit), "{hit} of {n}");
+        assert_eq!(in_share("u42", 0.01), in_share("u42", 0.01));
+    }
+
+    #[test]
+    fn start_stop_and_expire() {
+        let f = Faults::default();
+        assert!(!f.is_active(Incident::AuthDown));
+        f.start(
+            Incident::AuthDown,
+            Params::default(),
+            Duration::from_millis(50),
+        );
+        assert!(f.is_active(Incident::AuthDown));
+        let s = f.state(Incident::AuthDown);
+        assert!(s.active && s.remaining_seconds.unwrap() <= 0.05);
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!f.is_active(Incident::AuthDown));
+        f.expire();
+        assert!(!f.any.load(Ordering::Acquire));
+        f.start(
+            Incident::ModelDown,
+            Params::default(),
+            Duration::from_secs(60),
+        );
+        assert!(f.stop(Incident::ModelDown));
+        assert!(!f.stop(Incident::ModelDown));
+    }
+
+    #[test]
+    fn params_are_checked_per_incident() {
+        let routes = ["/random", "/login"];
+        let p = Params::default()
+            .resolve(Incident::SlowUsers, &routes)
+            .unwrap();
+        assert_eq!((p.share, p.seconds), (Some(0.01), Some(2.0)));
+        let bad = |p: Params, i| p.resolve(i, &routes).unwrap_err().field;
+        let share = |s| Params {
+            share: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(bad(share(0.0), Incident::SlowUsers), "share");
+        assert_eq!(bad(share(1.5), Incident::ErrorShare), "share");
+        assert_eq!(bad(share(0.5), Incident::AuthDown), "share");
+        let route = Params {
+            route: Some("/nope".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad(route, Incident::ErrorShare), "route");
+        let secs = Params {
+            seconds: Some(-1.0),
+            ..Default::default()
+        };
+        assert_eq!(bad(secs, Incident::ExtraLatency), "seconds");
+    }
+}

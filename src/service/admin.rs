@@ -1,0 +1,146 @@
+//! The admin API: start, stop and list incidents. Bearer-token protected; with no token
+//! configured it is off (403), so a service started without one cannot be broken remotely.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::config::parse_duration;
+use crate::faults::{Incident, IncidentState, Params, DEFAULT_DURATION, MAX_DURATION};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+/// Body of `POST /admin/incidents/{name}`; every field is optional.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// How long, e.g. `5m` (default 5m, at most 24h).
+    #[serde(rename = "for")]
+    pub duration: Option<String>,
+    /// See [`Params::share`].
+    pub share: Option<f64>,
+    /// See [`Params::seconds`].
+    pub seconds: Option<f64>,
+    /// See [`Params::route`].
+    pub route: Option<String>,
+}
+
+/// Answer of the list endpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IncidentList {
+    /// Every incident.
+    pub incidents: Vec<IncidentState>,
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = state.admin_token.as_deref() else {
+        return Err(ApiError::Forbidden(
+            "the admin API is off: start monlab with --admin-token or MONLAB_ADMIN_TOKEN".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if same(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("wrong admin token".into())),
+        None => Err(ApiError::Unauthorized(
+            "missing admin token: send Authorization: Bearer <token>".into(),
+        )),
+    }
+}
+
+fn incident(name: &str) -> Result<Incident, ApiError> {
+    Incident::from_name(name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no incident {:?} (known: {})",
+            name.chars().take(40).collect::<String>(),
+            Incident::ALL.map(Incident::name).join(", ")
+        ))
+    })
+}
+
+/// `GET /admin/incidents`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<IncidentList>, ApiError> {
+    authorize(&state, &headers)?;
+    Ok(Json(IncidentList {
+        incidents: state.faults.states(),
+    }))
+}
+
+/// `POST /admin/incidents/{name}`.
+pub async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<IncidentState>, ApiError> {
+    authorize(&state, &headers)?;
+    let incident = incident(&name)?;
+    // The body is optional: an empty one starts the incident with its defaults.
+    let req: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        StartRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            let message = format!("invalid body: {e}");
+            if e.is_data() {
+                ApiError::Unprocessable {
+                    field: message.split('`').nth(1).unwrap_or("body").to_string(),
+                    message,
+                }
+            } else {
+                ApiError::BadRequest(message)
+            }
+        })?
+    };
+    let duration = match req.duration.as_deref() {
+        None => DEFAULT_DURATION,
+        Some(text) => match parse_duration(text) {
+            Ok(d) if !d.is_zero() && d <= MAX_DURATION => d,
+            Ok(_) => {
+                return Err(ApiError::Unprocessable {
+                    field: "for".into(),
+                    message: "for must be more than 0 and at most 24h".into(),
+                })
+            }
+            Err(e) => {
+                return Err(ApiError::Unprocessable {
+                    field: "for".into(),
+                    message: format!("for: {e}"),
+                })
+            }
+        },
+    };
+    let params = Params {
+        share: req.share,
+        seconds: req.seconds,
+        route: req.route,
+    }
+    .resolve(incident, super::routes::WORK)
+    .map_err(|e| ApiError::Unprocessable {
+        field: e.field.into(),
+        message: e.message,
+    })?;
+    Ok(Json(state.faults.start(incident, params, duration)))
+}
+
+/// `DELETE /admin/incidents/{name}`.
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<IncidentState>, ApiError> {
+    authorize(&state, &headers)?;
+    let incident = incident(&name)?;
+    state.faults.stop(incident);
+    Ok(Json(state.faults.state(incident)))
+}

@@ -1,0 +1,77 @@
+//! `POST /login`: stands in for an authorization microservice.
+//!
+//! A user's valid token is derived from the user id ([`valid_token`]), so the load generator
+//! can log in correctly or, on purpose, wrongly. A wrong token is a 401, a client error; while
+//! the `auth-down` incident runs every login is a 503, the critical outage of the design.
+
+use super::error::{ApiError, JsonBody};
+use super::random::validate_user;
+use super::AppState;
+use crate::faults::Incident;
+use axum::extract::State;
+use axum::Json;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The token that logs `user` in.
+pub fn valid_token(user: &str) -> String {
+    format!("s3cret-{user}")
+}
+
+/// Body of `POST /login`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// User id, 1–64 characters of `[A-Za-z0-9_.-]`.
+    pub user: String,
+    /// Password-like token.
+    pub token: String,
+}
+
+/// Answer of a successful login.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct LoginAnswer {
+    /// Who logged in.
+    pub user: String,
+    /// A session id.
+    pub session: String,
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<LoginAnswer>, ApiError> {
+    validate_user(&req.user).map_err(|_| ApiError::Unprocessable {
+        field: "user".into(),
+        message: "user must be 1-64 characters of A-Z, a-z, 0-9, '_', '-', '.'".into(),
+    })?;
+    if req.token.is_empty() || req.token.len() > 256 {
+        return Err(ApiError::Unprocessable {
+            field: "token".into(),
+            message: "token must be 1-256 characters".into(),
+        });
+    }
+    if let Some(extra) = state.faults.slow_user_delay(&req.user) {
+        tokio::time::sleep(extra).await;
+    }
+    // The call to the authorization service: a few milliseconds.
+    let call = Duration::from_secs_f64(rand::rng().random_range(0.004..0.012));
+    tokio::time::sleep(call).await;
+    if state.faults.is_active(Incident::AuthDown) {
+        state.metrics.login("unavailable");
+        return Err(ApiError::Unavailable(
+            "the authorization service is unavailable".into(),
+        ));
+    }
+    if req.token != valid_token(&req.user) {
+        state.metrics.login("bad_credentials");
+        return Err(ApiError::Unauthorized("wrong user or token".into()));
+    }
+    state.metrics.login("success");
+    Ok(Json(LoginAnswer {
+        session: format!("{:032x}", rand::rng().random::<u128>()),
+        user: req.user,
+    }))
+}
