@@ -18,8 +18,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: /random, health, /metrics.
+    /// Run the service: /random, /login, /predict, health, /metrics, admin and webhook.
     Serve(ServeArgs),
+    /// Run the whole system on this machine: service, load, Prometheus, Alertmanager.
+    Up(UpArgs),
 }
 
 /// Flags of `monlab serve`; each can also come from `MONLAB_*` or the config file.
@@ -64,4 +66,36 @@ pub struct ServeArgs {
     /// Simulated model latency in seconds [default: lognormal(mu=-5.5, sigma=0.4)] [env: MONLAB_MODEL_LATENCY]
     #[arg(long, value_name = "DIST")]
     pub model_latency: Option<String>,
+}
+
+/// Flags of `monlab up`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct UpArgs {
+    /// Folder with the monitoring stack's files [default: deploy]
+    #[arg(long, value_name = "DIR")]
+    pub deploy: Option<PathBuf>,
+    /// Folder for Prometheus's and Alertmanager's data and the logs [default: .monlab]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Port of the service [default: 8080]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// Port of Prometheus [default: 9090]
+    #[arg(long, value_name = "PORT")]
+    pub prometheus_port: Option<String>,
+    /// Port of Alertmanager [default: 9093]
+    #[arg(long, value_name = "PORT")]
+    pub alertmanager_port: Option<String>,
+    /// Scrape and rule-evaluation interval [default: as in deploy/prometheus/prometheus.yml]
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Background load in requests/s; 0 for none [default: 20]
+    #[arg(long, value_name = "N")]
+    pub load_rate: Option<String>,
+    /// Admin token of the service [default: a random one, printed] [env: MONLAB_ADMIN_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Flags passed to `monlab serve`, after `--` (e.g. -- --delay "gamma(shape=2, scale=0.02)")
+    #[arg(last = true, value_name = "SERVE FLAGS")]
+    pub serve_args: Vec<String>,
 }

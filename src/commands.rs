@@ -1,8 +1,8 @@
 //! Runs a parsed command line: loads the config, builds the runtime, calls the module behind
 //! the subcommand. Bad input becomes [`CliError::Usage`] (exit 2), failures [`CliError::Failed`].
 
-use crate::cli::{Cli, Command, ServeArgs};
-use crate::config::{ConfigError, Layers, ServeConfig};
+use crate::cli::{Cli, Command, ServeArgs, UpArgs};
+use crate::config::{ConfigError, Layers, ServeConfig, UpConfig};
 
 /// Why a command ended without success.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,7 @@ impl From<ConfigError> for CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Up(args) => up(&args),
     }
 }
 
@@ -54,5 +55,15 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| anyhow::anyhow!("server failed: {e}"))?;
         Ok::<(), CliError>(())
+    })
+}
+
+fn up(args: &UpArgs) -> Result<(), CliError> {
+    let layers = Layers::from_process(None)?;
+    let cfg = UpConfig::load(args, &layers)?;
+    runtime()?.block_on(async {
+        crate::stack::run(&cfg, crate::shutdown::signal())
+            .await
+            .map_err(|e| CliError::Failed(e.into()))
     })
 }

@@ -458,6 +458,111 @@ impl ServeConfig {
     }
 }
 
+/// Everything `monlab up` needs, validated.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// The deploy folder (holds prometheus/prometheus.yml and alertmanager/alertmanager.yml).
+    pub deploy: PathBuf,
+    /// Data and logs.
+    pub data_dir: PathBuf,
+    /// Service port.
+    pub port: u16,
+    /// Prometheus port.
+    pub prometheus_port: u16,
+    /// Alertmanager port.
+    pub alertmanager_port: u16,
+    /// Scrape/evaluation interval override.
+    pub interval: Option<Duration>,
+    /// Background load in requests/s (0: none).
+    pub load_rate: f64,
+    /// The service's admin token.
+    pub admin_token: String,
+    /// Extra `monlab serve` flags.
+    pub serve_args: Vec<String>,
+}
+
+fn parse_port(raw: &str) -> Result<u16, String> {
+    match raw.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err("expected a port from 1 to 65535".into()),
+    }
+}
+
+fn flag_error(flag: &str, raw: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("invalid {flag} '{raw}': {why}"))
+}
+
+impl UpConfig {
+    /// Validates `up`'s flags; the admin token may also come from MONLAB_ADMIN_TOKEN.
+    pub fn load(args: &crate::cli::UpArgs, layers: &Layers) -> Result<Self, ConfigError> {
+        let env_token = layers.env.get("MONLAB_ADMIN_TOKEN").cloned();
+        let deploy = args
+            .deploy
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("deploy"));
+        for needed in ["prometheus/prometheus.yml", "alertmanager/alertmanager.yml"] {
+            if !deploy.join(needed).is_file() {
+                return Err(ConfigError(format!(
+                    "invalid --deploy '{}': {needed} is not in it (run from the monlab checkout or pass --deploy)",
+                    deploy.display()
+                )));
+            }
+        }
+        let port = |flag: &str, v: &Option<String>, default: u16| match v {
+            None => Ok(default),
+            Some(raw) => parse_port(raw).map_err(|e| flag_error(flag, raw, e)),
+        };
+        let interval = match &args.interval {
+            None => None,
+            Some(raw) => match parse_duration(raw) {
+                Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(300) => {
+                    Some(d)
+                }
+                Ok(_) => return Err(flag_error("--interval", raw, "must be from 100ms to 5m")),
+                Err(e) => return Err(flag_error("--interval", raw, e)),
+            },
+        };
+        let load_rate = match &args.load_rate {
+            None => 20.0,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(r) if r.is_finite() && (0.0..=100_000.0).contains(&r) => r,
+                _ => {
+                    return Err(flag_error(
+                        "--load-rate",
+                        raw,
+                        "expected a number of requests/s from 0 to 100000",
+                    ))
+                }
+            },
+        };
+        let admin_token = match args.admin_token.clone().or(env_token) {
+            Some(t) if t.len() >= 8 && !t.chars().any(char::is_whitespace) => t,
+            Some(t) => {
+                return Err(flag_error(
+                    "--admin-token",
+                    &t,
+                    "must be at least 8 characters without spaces",
+                ))
+            }
+            None => format!("{:024x}", rand::random::<u128>() >> 32),
+        };
+        Ok(Self {
+            deploy,
+            data_dir: args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".monlab")),
+            port: port("--port", &args.port, 8080)?,
+            prometheus_port: port("--prometheus-port", &args.prometheus_port, 9090)?,
+            alertmanager_port: port("--alertmanager-port", &args.alertmanager_port, 9093)?,
+            interval,
+            load_rate,
+            admin_token,
+            serve_args: args.serve_args.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
+//! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
 #![forbid(unsafe_code)]
@@ -19,4 +20,5 @@ pub mod logging;
 pub mod ml;
 pub mod service;
 pub mod shutdown;
+pub mod stack;
 pub mod telemetry;

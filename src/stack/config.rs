@@ -1,0 +1,270 @@
+//! Derives the configuration Prometheus and Alertmanager run with from the files in `deploy/`.
+//!
+//! Only what differs between Docker and one machine changes: scrape targets, the Alertmanager
+//! address, the webhook host, rule file paths (made absolute) and, when asked, the scrape and
+//! evaluation interval. Rules, routes, receivers and inhibitions are used as they are, so
+//! `monlab up` and the tests run exactly the rules that ship.
+
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A deploy file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{path} is not valid YAML: {source}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_yaml::Error,
+    },
+    /// The file lacks something the stack relies on.
+    #[error("{path}: {what}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        what: String,
+    },
+}
+
+/// Where the stack's parts listen, as `host:port`.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// monlab instances to scrape (ignored when `monlab_file_sd` is set).
+    pub monlab: Vec<String>,
+    /// A file_sd file listing the monlab instances, rewritten when the set changes.
+    pub monlab_file_sd: Option<PathBuf>,
+    /// This Prometheus itself.
+    pub prometheus: String,
+    /// Alertmanagers to send alerts to.
+    pub alertmanagers: Vec<String>,
+    /// Where Alertmanager's webhooks go (a monlab instance).
+    pub webhook: String,
+}
+
+fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
+        path: path.into(),
+        source,
+    })
+}
+
+fn strings(items: &[String]) -> Value {
+    Value::Sequence(items.iter().map(|s| Value::String(s.clone())).collect())
+}
+
+fn static_targets(items: &[String]) -> Value {
+    let mut m = Mapping::new();
+    m.insert("targets".into(), strings(items));
+    Value::Sequence(vec![Value::Mapping(m)])
+}
+
+/// Prometheus's duration syntax (`1s`, `250ms`, `15s`).
+pub fn prom_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// The Prometheus configuration for one machine, from `deploy/prometheus/prometheus.yml`.
+pub fn prometheus(
+    deploy: &Path,
+    targets: &Targets,
+    interval: Option<Duration>,
+    external_labels: &[(&str, &str)],
+) -> Result<String, ConfigError> {
+    let path = deploy.join("prometheus/prometheus.yml");
+    let shape = |what: &str| ConfigError::Shape {
+        path: path.clone(),
+        what: what.into(),
+    };
+    let mut doc = read_yaml(&path)?;
+    let root = doc.as_mapping_mut().ok_or_else(|| shape("not a mapping"))?;
+
+    if let Some(every) = interval {
+        let global = root
+            .entry("global".into())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        let g = global
+            .as_mapping_mut()
+            .ok_or_else(|| shape("global is not a mapping"))?;
+        g.insert("scrape_interval".into(), prom_duration(every).into());
+        g.insert("evaluation_interval".into(), prom_duration(every).into());
+    }
+    if !external_labels.is_empty() {
+        let global = root
+            .entry("global".into())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        let g = global
+            .as_mapping_mut()
+            .ok_or_else(|| shape("global is not a mapping"))?;
+        let mut labels = Mapping::new();
+        for (k, v) in external_labels {
+            labels.insert((*k).into(), (*v).into());
+        }
+        g.insert("external_labels".into(), Value::Mapping(labels));
+    }
+
+    // Rule files are relative to the deploy folder; the derived file lives elsewhere.
+    let rules_dir = deploy.join("prometheus");
+    let rules_dir = rules_dir.canonicalize().unwrap_or(rules_dir);
+    if let Some(Value::Sequence(files)) = root.get_mut("rule_files") {
+        for f in files.iter_mut() {
+            if let Value::String(s) = f {
+                if Path::new(s.as_str()).is_relative() {
+                    *s = rules_dir.join(s.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+
+    if let Some(Value::Mapping(alerting)) = root.get_mut("alerting") {
+        if let Some(Value::Sequence(ams)) = alerting.get_mut("alertmanagers") {
+            for am in ams.iter_mut().filter_map(Value::as_mapping_mut) {
+                am.insert(
+                    "static_configs".into(),
+                    static_targets(&targets.alertmanagers),
+                );
+            }
+        }
+    }
+
+    let jobs = root
+        .get_mut("scrape_configs")
+        .and_then(Value::as_sequence_mut)
+        .ok_or_else(|| shape("scrape_configs is missing"))?;
+    let mut seen_monlab = false;
+    for job in jobs.iter_mut().filter_map(Value::as_mapping_mut) {
+        match job.get("job_name").and_then(Value::as_str) {
+            Some("monlab") => {
+                seen_monlab = true;
+                if let Some(file) = &targets.monlab_file_sd {
+                    job.remove("static_configs");
+                    let mut sd = Mapping::new();
+                    sd.insert(
+                        "files".into(),
+                        strings(&[file.to_string_lossy().into_owned()]),
+                    );
+                    sd.insert("refresh_interval".into(), "5s".into());
+                    job.insert(
+                        "file_sd_configs".into(),
+                        Value::Sequence(vec![Value::Mapping(sd)]),
+                    );
+                } else {
+                    job.insert("static_configs".into(), static_targets(&targets.monlab));
+                }
+            }
+            Some("prometheus") => {
+                job.insert(
+                    "static_configs".into(),
+                    static_targets(std::slice::from_ref(&targets.prometheus)),
+                );
+            }
+            _ => {}
+        }
+    }
+    if !seen_monlab {
+        return Err(shape("no scrape job named monlab"));
+    }
+    serde_yaml::to_string(&doc).map_err(|source| ConfigError::Yaml { path, source })
+}
+
+/// The Alertmanager configuration for one machine: webhooks point at `targets.webhook`.
+pub fn alertmanager(deploy: &Path, webhook: &str) -> Result<String, ConfigError> {
+    let path = deploy.join("alertmanager/alertmanager.yml");
+    let mut doc = read_yaml(&path)?;
+    let receivers = doc
+        .get_mut("receivers")
+        .and_then(Value::as_sequence_mut)
+        .ok_or_else(|| ConfigError::Shape {
+            path: path.clone(),
+            what: "receivers is missing".into(),
+        })?;
+    for r in receivers.iter_mut() {
+        let Some(Value::Sequence(hooks)) = r.get_mut("webhook_configs") else {
+            continue;
+        };
+        for h in hooks.iter_mut() {
+            if let Some(Value::String(url)) = h.get_mut("url") {
+                *url = rehost(url, webhook);
+            }
+        }
+    }
+    serde_yaml::to_string(&doc).map_err(|source| ConfigError::Yaml { path, source })
+}
+
+/// Replaces the host of an `http://host:port/path` URL, keeping the path.
+fn rehost(url: &str, host: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    format!("http://{host}{path}")
+}
+
+/// The file_sd document listing `targets` (Prometheus re-reads it when it changes).
+pub fn file_sd(targets: &[String]) -> String {
+    serde_json::json!([{ "targets": targets, "labels": {} }]).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
+    }
+
+    fn targets() -> Targets {
+        Targets {
+            monlab: vec!["127.0.0.1:18080".into()],
+            monlab_file_sd: None,
+            prometheus: "127.0.0.1:19090".into(),
+            alertmanagers: vec!["127.0.0.1:19093".into()],
+            webhook: "127.0.0.1:18080".into(),
+        }
+    }
+
+    #[test]
+    fn prometheus_targets_and_intervals_are_rewritten() {
+        let text = prometheus(&deploy(), &targets(), Some(Duration::from_secs(1)), &[]).unwrap();
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["global"]["scrape_interval"], "1s");
+        assert!(text.contains("127.0.0.1:18080") && text.contains("127.0.0.1:19093"));
+        assert!(!text.contains("monlab:8080") && !text.contains("alertmanager:9093"));
+        let rules = v["rule_files"][0].as_str().unwrap();
+        assert!(Path::new(rules).is_absolute() && rules.ends_with("rules/*.yml"));
+    }
+
+    #[test]
+    fn file_sd_replaces_static_targets() {
+        let mut t = targets();
+        t.monlab_file_sd = Some("/tmp/x/targets.json".into());
+        let text = prometheus(&deploy(), &t, None, &[("replica", "a")]).unwrap();
+        assert!(text.contains("/tmp/x/targets.json") && !text.contains("127.0.0.1:18080"));
+        assert!(text.contains("replica: a"));
+    }
+
+    #[test]
+    fn webhooks_point_at_the_given_host() {
+        let text = alertmanager(&deploy(), "127.0.0.1:18080").unwrap();
+        assert!(text.contains("http://127.0.0.1:18080/alerts/webhook"));
+        assert!(!text.contains("monlab:8080"));
+        assert_eq!(rehost("http://a:1/x/y", "b:2"), "http://b:2/x/y");
+    }
+}

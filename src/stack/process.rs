@@ -1,0 +1,179 @@
+//! Child processes of `monlab up`: started in their own process group (so a terminal's Ctrl-C
+//! reaches only `up`, which then stops them in order), logged to a file each, waited for until
+//! they answer, and stopped with SIGTERM, then SIGKILL after a grace period.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A supervised child.
+#[derive(Debug)]
+pub struct Child {
+    /// Short name for messages (`prometheus`, `monlab-1`, …).
+    pub name: String,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+    child: tokio::process::Child,
+}
+
+/// Why a child could not be started or did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Spawning failed.
+    #[error("cannot start {name} ({program}): {source}")]
+    Spawn {
+        /// Child name.
+        name: String,
+        /// Program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It exited before it was ready.
+    #[error("{name} exited during start-up ({status}); last lines of {log}:\n{tail}")]
+    Exited {
+        /// Child name.
+        name: String,
+        /// Exit status.
+        status: String,
+        /// Log file.
+        log: String,
+        /// The end of its log.
+        tail: String,
+    },
+    /// It did not answer in time.
+    #[error("{name} did not become ready at {url} within {secs} s; see {log}")]
+    NotReady {
+        /// Child name.
+        name: String,
+        /// Readiness URL.
+        url: String,
+        /// Timeout.
+        secs: u64,
+        /// Log file.
+        log: String,
+    },
+}
+
+/// The last `n` lines of a file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Child {
+    /// Starts `program args…`, appending its output to `log`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Result<Self, ProcessError> {
+        let err = |source| ProcessError::Spawn {
+            name: name.into(),
+            program: program.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(err)?;
+        let file2 = file.try_clone().map_err(err)?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(file2))
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(err)?;
+        Ok(Self {
+            name: name.into(),
+            log,
+            child,
+        })
+    }
+
+    /// The OS process id (None once reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Waits until `url` answers 2xx, failing early if the child exits.
+    pub async fn wait_ready(&mut self, url: &str, timeout: Duration) -> Result<(), ProcessError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(ProcessError::Exited {
+                    name: self.name.clone(),
+                    status: status.to_string(),
+                    log: self.log.display().to_string(),
+                    tail: tail(&self.log, 15),
+                });
+            }
+            if let Ok(r) = client.get(url).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(ProcessError::NotReady {
+                    name: self.name.clone(),
+                    url: url.into(),
+                    secs: timeout.as_secs(),
+                    log: self.log.display().to_string(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The exit status text if the child has exited.
+    pub fn try_exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Resolves when the child exits, with its status text.
+    pub async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("wait failed: {e}"),
+        }
+    }
+
+    /// Sends `signal` (ignored if the child is gone).
+    pub fn signal(&self, signal: Signal) {
+        if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; returns once the child is reaped.
+    pub async fn stop(&mut self, grace: Duration) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        self.signal(Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(child = %self.name, "Did not stop in time; killing.");
+            let _ = self.child.kill().await;
+        }
+    }
+}
