@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the whole system on this machine: service, load, Prometheus, Alertmanager.
     Up(UpArgs),
+    /// Break and mend a running service: list, start and stop incidents.
+    Incident(IncidentArgs),
 }
 
 /// Flags of `monlab serve`; each can also come from `MONLAB_*` or the config file.
@@ -98,4 +100,58 @@ pub struct UpArgs {
     /// Flags passed to `monlab serve`, after `--` (e.g. -- --delay "gamma(shape=2, scale=0.02)")
     #[arg(last = true, value_name = "SERVE FLAGS")]
     pub serve_args: Vec<String>,
+}
+
+/// `monlab incident` and its subcommands.
+#[derive(Debug, Args, Clone)]
+pub struct IncidentArgs {
+    /// The service [default: http://127.0.0.1:8080] [env: MONLAB_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// Admin token (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: IncidentAction,
+}
+
+/// What `monlab incident` does.
+#[derive(Debug, Subcommand, Clone)]
+pub enum IncidentAction {
+    /// Every incident with its state and time left.
+    List,
+    /// Start an incident.
+    Start {
+        /// Incident name (see `list`).
+        name: String,
+        /// How long [default: 5m]
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Share of users, requests or the limit, in (0, 1]
+        #[arg(long, value_name = "SHARE")]
+        share: Option<f64>,
+        /// Extra delay in seconds
+        #[arg(long, value_name = "SECONDS")]
+        seconds: Option<f64>,
+        /// Route template affected, e.g. /random
+        #[arg(long, value_name = "ROUTE")]
+        route: Option<String>,
+    },
+    /// Stop an incident.
+    Stop {
+        /// Incident name.
+        name: String,
+    },
+    /// Play a scenario file and print the scoreboard.
+    Play {
+        /// The scenario (TOML).
+        file: PathBuf,
+        /// Longest wait for resolved notifications after the last incident [default: 10m]
+        #[arg(long, value_name = "DURATION")]
+        resolve_wait: Option<String>,
+    },
 }

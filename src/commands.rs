@@ -1,7 +1,7 @@
 //! Runs a parsed command line: loads the config, builds the runtime, calls the module behind
 //! the subcommand. Bad input becomes [`CliError::Usage`] (exit 2), failures [`CliError::Failed`].
 
-use crate::cli::{Cli, Command, ServeArgs, UpArgs};
+use crate::cli::{Cli, Command, IncidentAction, IncidentArgs, ServeArgs, UpArgs};
 use crate::config::{ConfigError, Layers, ServeConfig, UpConfig};
 
 /// Why a command ended without success.
@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up(&args),
+        Command::Incident(args) => incident(&args),
     }
 }
 
@@ -65,5 +66,107 @@ fn up(args: &UpArgs) -> Result<(), CliError> {
         crate::stack::run(&cfg, crate::shutdown::signal())
             .await
             .map_err(|e| CliError::Failed(e.into()))
+    })
+}
+
+fn incident(args: &IncidentArgs) -> Result<(), CliError> {
+    use crate::scenario::{client::ClientError, PlayOptions, Scenario};
+    let layers = Layers::from_process(None)?;
+    let (url, token) = layers.client_target(args.url.as_deref(), args.token.as_deref())?;
+    let client = crate::scenario::client::AdminClient::new(&url, token);
+    let refused = |e: ClientError| match e {
+        ClientError::Refused { .. } => CliError::Usage(e.to_string()),
+        other => CliError::Failed(other.into()),
+    };
+    runtime()?.block_on(async {
+        match &args.action {
+            IncidentAction::List => {
+                let states = client.list().await.map_err(refused)?;
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&states).unwrap_or_default()
+                    );
+                } else {
+                    println!(
+                        "{:<14} {:<9} {:<7} {:>8}  {}",
+                        "incident", "severity", "active", "left", "what users see"
+                    );
+                    for s in states {
+                        let left = s
+                            .remaining_seconds
+                            .map_or("—".into(), |r| format!("{r:.0} s"));
+                        println!(
+                            "{:<14} {:<9} {:<7} {:>8}  {}",
+                            s.name,
+                            s.severity,
+                            if s.active { "yes" } else { "no" },
+                            left,
+                            s.description
+                        );
+                    }
+                }
+            }
+            IncidentAction::Start {
+                name,
+                duration,
+                share,
+                seconds,
+                route,
+            } => {
+                let req = crate::service::admin::StartRequest {
+                    duration: duration.clone(),
+                    share: *share,
+                    seconds: *seconds,
+                    route: route.clone(),
+                };
+                let s = client.start(name, &req).await.map_err(refused)?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                } else {
+                    println!(
+                        "{} started for {:.0} s ({}; expected severity {})",
+                        s.name,
+                        s.remaining_seconds.unwrap_or(0.0),
+                        s.description,
+                        s.severity
+                    );
+                }
+            }
+            IncidentAction::Stop { name } => {
+                let s = client.stop(name).await.map_err(refused)?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                } else {
+                    println!("{} stopped", s.name);
+                }
+            }
+            IncidentAction::Play { file, resolve_wait } => {
+                let steps = Scenario::load(file).map_err(|e| CliError::Usage(e.to_string()))?;
+                let mut opts = PlayOptions::default();
+                if let Some(raw) = resolve_wait {
+                    opts.resolve_wait = crate::config::parse_duration(raw).map_err(|e| {
+                        CliError::Usage(format!("invalid --resolve-wait '{raw}': {e}"))
+                    })?;
+                }
+                let board = crate::scenario::play(&client, &steps, opts)
+                    .await
+                    .map_err(refused)?;
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&board).unwrap_or_default()
+                    );
+                } else {
+                    print!("{board}");
+                }
+                if !board.rows.iter().all(crate::scenario::Row::passed) {
+                    return Err(CliError::Failed(anyhow::anyhow!(
+                        "not every incident was caught at its severity"
+                    )));
+                }
+            }
+        }
+        Ok(())
     })
 }

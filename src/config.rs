@@ -233,6 +233,32 @@ impl Layers {
         })
     }
 
+    /// The service URL and admin token a client command talks to: flag, then `MONLAB_URL` /
+    /// `MONLAB_ADMIN_TOKEN`, then the local default.
+    pub fn client_target(
+        &self,
+        url: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(String, Option<String>), ConfigError> {
+        let (raw, origin) = match (url, self.env.get("MONLAB_URL")) {
+            (Some(u), _) => (u.to_string(), "--url"),
+            (None, Some(u)) => (u.clone(), "MONLAB_URL"),
+            (None, None) => ("http://127.0.0.1:8080".to_string(), "default"),
+        };
+        let ok = raw
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if !ok {
+            return Err(ConfigError(format!(
+                "invalid {origin} '{raw}': expected http://host:port"
+            )));
+        }
+        let token = token
+            .map(str::to_string)
+            .or_else(|| self.env.get("MONLAB_ADMIN_TOKEN").cloned());
+        Ok((raw, token))
+    }
+
     /// Rejects file keys that no setting of this command knows (typos must not pass silently).
     fn check_file_keys(&self, known: &[&Setting]) -> Result<(), ConfigError> {
         for key in self.file.keys() {

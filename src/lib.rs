@@ -5,6 +5,7 @@
 //! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
+//! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
@@ -18,6 +19,7 @@ pub mod distribution;
 pub mod faults;
 pub mod logging;
 pub mod ml;
+pub mod scenario;
 pub mod service;
 pub mod shutdown;
 pub mod stack;

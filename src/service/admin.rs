@@ -11,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 /// Body of `POST /admin/incidents/{name}`; every field is optional.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// How long, e.g. `5m` (default 5m, at most 24h).

@@ -2,5 +2,6 @@
 //! They run real processes (monlab, Prometheus, Alertmanager) on 127.0.0.1.
 
 mod cli;
+mod deploy;
 mod harness;
 mod serve;

@@ -1,0 +1,142 @@
+//! A client of the service's admin API and alert log, used by `monlab incident`, scenarios,
+//! `up` and the tests.
+
+use crate::faults::IncidentState;
+use crate::service::admin::{IncidentList, StartRequest};
+use crate::service::alerts::Notification;
+use std::time::Duration;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service did not answer.
+    #[error("cannot reach monlab at {url}: {reason}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The service refused (4xx): the caller's input was wrong.
+    #[error("{message} (HTTP {status})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The service's message.
+        message: String,
+    },
+    /// The service failed (5xx) or answered something unexpected.
+    #[error("monlab answered HTTP {status}: {message}")]
+    Failed {
+        /// HTTP status.
+        status: u16,
+        /// The body or parse error.
+        message: String,
+    },
+}
+
+/// An error with its causes, innermost last ("connection refused" is usually at the end).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Talks to one monlab service.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client of the service at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The service's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ClientError> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            url: url.into(),
+            reason: error_chain(&e),
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&body).map_err(|e| ClientError::Failed {
+                status,
+                message: format!("unexpected answer ({e})"),
+            });
+        }
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        if status == 401 && self.token.is_none() {
+            Err(ClientError::Refused {
+                status,
+                message: "the admin API needs a token: pass --token or set MONLAB_ADMIN_TOKEN"
+                    .into(),
+            })
+        } else if (400..500).contains(&status) {
+            Err(ClientError::Refused { status, message })
+        } else {
+            Err(ClientError::Failed { status, message })
+        }
+    }
+
+    /// Every incident's state.
+    pub async fn list(&self) -> Result<Vec<IncidentState>, ClientError> {
+        let url = format!("{}/admin/incidents", self.base);
+        let list: IncidentList = self.send(self.http.get(&url), &url).await?;
+        Ok(list.incidents)
+    }
+
+    /// Starts an incident.
+    pub async fn start(
+        &self,
+        name: &str,
+        req: &StartRequest,
+    ) -> Result<IncidentState, ClientError> {
+        let url = format!("{}/admin/incidents/{name}", self.base);
+        self.send(self.http.post(&url).json(req), &url).await
+    }
+
+    /// Stops an incident.
+    pub async fn stop(&self, name: &str) -> Result<IncidentState, ClientError> {
+        let url = format!("{}/admin/incidents/{name}", self.base);
+        self.send(self.http.delete(&url), &url).await
+    }
+
+    /// Alert notifications received after sequence number `after`.
+    pub async fn notifications(&self, after: u64) -> Result<Vec<Notification>, ClientError> {
+        let url = format!("{}/alerts/notifications?after={after}", self.base);
+        self.send(self.http.get(&url), &url).await
+    }
+}

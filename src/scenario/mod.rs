@@ -1,0 +1,400 @@
+//! Scenarios: a timeline of incidents played against a running service, and the scoreboard
+//! that says whether monitoring caught each one at the right severity, and how fast.
+//!
+//! A scenario file is TOML:
+//! ```toml
+//! name = "the three incidents"
+//! [[step]]
+//! incident = "auth-down"   # see `monlab incident list`
+//! at = "30s"               # start offset from the beginning of the play
+//! for = "3m"               # how long it lasts
+//! # share = 0.01, seconds = 2.0, route = "/random" where the incident takes them
+//! ```
+//! Detection time is from the incident's start to the first firing notification of the
+//! expected severity reaching monlab's webhook; resolve time is from its end to the resolved
+//! notification of that alert.
+
+pub mod client;
+
+use crate::faults::Incident;
+use crate::service::admin::StartRequest;
+use crate::service::alerts::Notification;
+use client::{AdminClient, ClientError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// A scenario as written in its file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A title.
+    #[serde(default)]
+    pub name: String,
+    /// The steps, in any order.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// One incident of a scenario.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Incident name.
+    pub incident: String,
+    /// Offset from the start of the play, e.g. `30s`.
+    pub at: String,
+    /// Duration, e.g. `3m`.
+    #[serde(rename = "for")]
+    pub duration: String,
+    /// Incident parameter.
+    pub share: Option<f64>,
+    /// Incident parameter.
+    pub seconds: Option<f64>,
+    /// Incident parameter.
+    pub route: Option<String>,
+}
+
+/// A scenario file that cannot be played.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(pub String);
+
+/// A validated step.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    /// The incident.
+    pub incident: Incident,
+    /// Offset from the start.
+    pub at: Duration,
+    /// Duration.
+    pub duration: Duration,
+    /// Parameters as sent to the admin API.
+    pub request: StartRequest,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Vec<PlannedStep>, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError(format!("cannot read scenario {}: {e}", path.display())))?;
+        let s: Scenario = toml::from_str(&text).map_err(|e| {
+            ScenarioError(format!(
+                "scenario {} is invalid: {}",
+                path.display(),
+                e.message()
+            ))
+        })?;
+        s.plan()
+            .map_err(|e| ScenarioError(format!("scenario {}: {}", path.display(), e.0)))
+    }
+
+    /// Validates the steps and sorts them by start.
+    pub fn plan(&self) -> Result<Vec<PlannedStep>, ScenarioError> {
+        if self.steps.is_empty() {
+            return Err(ScenarioError("has no [[step]]".into()));
+        }
+        let mut out = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let incident = Incident::from_name(&s.incident).ok_or_else(|| {
+                ScenarioError(format!(
+                    "step {}: unknown incident {:?} (known: {})",
+                    i + 1,
+                    s.incident,
+                    Incident::ALL.map(Incident::name).join(", ")
+                ))
+            })?;
+            let dur = |field: &str, raw: &str| {
+                crate::config::parse_duration(raw)
+                    .map_err(|e| ScenarioError(format!("step {}: {field}: {e}", i + 1)))
+            };
+            let at = dur("at", &s.at)?;
+            let duration = dur("for", &s.duration)?;
+            if duration.is_zero() || duration > crate::faults::MAX_DURATION {
+                return Err(ScenarioError(format!(
+                    "step {}: for must be in (0, 24h]",
+                    i + 1
+                )));
+            }
+            crate::faults::Params {
+                share: s.share,
+                seconds: s.seconds,
+                route: s.route.clone(),
+            }
+            .resolve(incident, crate::service::routes::WORK)
+            .map_err(|e| ScenarioError(format!("step {}: {}", i + 1, e.message)))?;
+            out.push(PlannedStep {
+                incident,
+                at,
+                duration,
+                request: StartRequest {
+                    duration: Some(format!("{}ms", duration.as_millis())),
+                    share: s.share,
+                    seconds: s.seconds,
+                    route: s.route.clone(),
+                },
+            });
+        }
+        out.sort_by_key(|s| s.at);
+        Ok(out)
+    }
+}
+
+/// One row of the scoreboard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    /// Incident name.
+    pub incident: String,
+    /// Severity it must be caught at.
+    pub expected_severity: String,
+    /// The first alert of the expected severity that fired, if any.
+    pub alert: Option<String>,
+    /// Seconds from incident start to its firing notification.
+    pub detection_seconds: Option<f64>,
+    /// Seconds from incident end to its resolved notification.
+    pub resolve_seconds: Option<f64>,
+    /// Alerts of a higher severity that fired during the incident (should be none).
+    pub over_severity: Vec<String>,
+    /// Every alert that fired during the incident, `name (severity)`.
+    pub fired: Vec<String>,
+}
+
+impl Row {
+    /// Caught at the expected severity and nothing higher fired.
+    pub fn passed(&self) -> bool {
+        self.alert.is_some() && self.over_severity.is_empty()
+    }
+}
+
+/// The outcome of a play.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Scoreboard {
+    /// One row per step.
+    pub rows: Vec<Row>,
+}
+
+fn rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 3,
+        "major" => 2,
+        "minor" => 1,
+        _ => 0,
+    }
+}
+
+impl std::fmt::Display for Scoreboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.0} s"));
+        writeln!(
+            f,
+            "{:<14} {:<9} {:<34} {:>9} {:>9}  {}",
+            "incident", "expected", "alert seen", "detected", "resolved", "verdict"
+        )?;
+        for r in &self.rows {
+            let verdict = match (&r.alert, r.over_severity.is_empty()) {
+                (Some(_), true) => "caught".to_string(),
+                (Some(_), false) => format!("over-paged: {}", r.over_severity.join(", ")),
+                (None, true) => "MISSED".to_string(),
+                (None, false) => format!("MISSED, over-paged: {}", r.over_severity.join(", ")),
+            };
+            writeln!(
+                f,
+                "{:<14} {:<9} {:<34} {:>9} {:>9}  {}",
+                r.incident,
+                r.expected_severity,
+                r.alert.as_deref().unwrap_or("—"),
+                secs(r.detection_seconds),
+                secs(r.resolve_seconds),
+                verdict
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Scores one step from the notifications received while it ran and after.
+pub fn score(
+    step_incident: Incident,
+    started: f64,
+    ended: f64,
+    notifications: &[Notification],
+) -> Row {
+    let expected = step_incident.severity();
+    let mut row = Row {
+        incident: step_incident.name().into(),
+        expected_severity: expected.into(),
+        alert: None,
+        detection_seconds: None,
+        resolve_seconds: None,
+        over_severity: Vec::new(),
+        fired: Vec::new(),
+    };
+    let mut caught_name = None;
+    for n in notifications.iter().filter(|n| n.received_at >= started) {
+        for a in &n.alerts {
+            let name = a.labels.get("alertname").cloned().unwrap_or_default();
+            let sev = a.labels.get("severity").cloned().unwrap_or_default();
+            if a.status == "firing" && n.received_at <= ended {
+                let tag = format!("{name} ({sev})");
+                if !row.fired.contains(&tag) {
+                    row.fired.push(tag.clone());
+                }
+                if rank(&sev) > rank(expected) && !row.over_severity.contains(&tag) {
+                    row.over_severity.push(tag.clone());
+                }
+                if sev == expected && caught_name.is_none() {
+                    caught_name = Some(name.clone());
+                    row.alert = Some(tag);
+                    row.detection_seconds = Some(n.received_at - started);
+                }
+            }
+            if a.status == "resolved"
+                && caught_name.as_deref() == Some(name.as_str())
+                && n.received_at >= ended
+                && row.resolve_seconds.is_none()
+            {
+                row.resolve_seconds = Some(n.received_at - ended);
+            }
+        }
+    }
+    row
+}
+
+/// How a play waits for resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct PlayOptions {
+    /// After the last incident ends, how long to wait for resolved notifications at most.
+    pub resolve_wait: Duration,
+    /// How often to poll the alert log.
+    pub poll: Duration,
+}
+
+impl Default for PlayOptions {
+    fn default() -> Self {
+        Self {
+            resolve_wait: Duration::from_secs(600),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Plays the steps against the service behind `client` and scores them.
+pub async fn play(
+    client: &AdminClient,
+    steps: &[PlannedStep],
+    opts: PlayOptions,
+) -> Result<Scoreboard, ClientError> {
+    let now = crate::service::alerts::now_seconds;
+    let cursor = client.notifications(0).await?.last().map_or(0, |n| n.seq);
+    let t0 = tokio::time::Instant::now();
+    let mut spans: Vec<(Incident, f64, f64)> = Vec::new();
+    for step in steps {
+        tokio::time::sleep_until(t0 + step.at).await;
+        let state = client.start(step.incident.name(), &step.request).await?;
+        let started = state.started_at.unwrap_or_else(now);
+        tracing::info!(incident = step.incident.name(), "Scenario step started.");
+        spans.push((
+            step.incident,
+            started,
+            started + step.duration.as_secs_f64(),
+        ));
+    }
+    let last_end = steps
+        .iter()
+        .map(|s| s.at + s.duration)
+        .max()
+        .unwrap_or_default();
+    let deadline = t0 + last_end + opts.resolve_wait;
+    loop {
+        tokio::time::sleep(opts.poll).await;
+        let seen = client.notifications(cursor).await?;
+        let board = Scoreboard {
+            rows: spans
+                .iter()
+                .map(|(i, s, e)| score(*i, *s, *e, &seen))
+                .collect(),
+        };
+        let over = tokio::time::Instant::now() >= t0 + last_end;
+        // Done once every incident ended and every caught alert resolved, or time is up.
+        let settled = board
+            .rows
+            .iter()
+            .all(|r| r.alert.is_none() || r.resolve_seconds.is_some());
+        if over && (settled || tokio::time::Instant::now() >= deadline) {
+            return Ok(board);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::alerts::WebhookAlert;
+
+    fn note(at: f64, status: &str, name: &str, severity: &str) -> Notification {
+        Notification {
+            seq: 0,
+            received_at: at,
+            receiver: "page".into(),
+            status: status.into(),
+            group_key: "g".into(),
+            alerts: vec![WebhookAlert {
+                status: status.into(),
+                labels: [("alertname", name), ("severity", severity)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                annotations: Default::default(),
+                starts_at: String::new(),
+                ends_at: String::new(),
+                fingerprint: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn scores_detection_resolution_and_over_paging() {
+        let notes = vec![
+            note(90.0, "firing", "Early", "critical"),
+            note(160.0, "firing", "MonlabModelFallback", "major"),
+            note(170.0, "firing", "Louder", "critical"),
+            note(420.0, "resolved", "MonlabModelFallback", "major"),
+        ];
+        let row = score(Incident::ModelDown, 100.0, 400.0, &notes);
+        assert_eq!(row.alert.as_deref(), Some("MonlabModelFallback (major)"));
+        assert_eq!(row.detection_seconds, Some(60.0));
+        assert_eq!(row.resolve_seconds, Some(20.0));
+        assert_eq!(row.over_severity, vec!["Louder (critical)".to_string()]);
+        assert!(!row.passed());
+        let board = Scoreboard { rows: vec![row] };
+        assert!(board.to_string().contains("over-paged: Louder (critical)"));
+    }
+
+    #[test]
+    fn scenario_files_are_validated() {
+        let bad = |text: &str| {
+            toml::from_str::<Scenario>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.plan().map(|_| ()).map_err(|e| e.0))
+                .unwrap_err()
+        };
+        assert!(
+            bad("[[step]]\nincident = \"nope\"\nat = \"1s\"\nfor = \"1m\"\n")
+                .contains("unknown incident")
+        );
+        assert!(
+            bad("[[step]]\nincident = \"auth-down\"\nat = \"soon\"\nfor = \"1m\"\n").contains("at")
+        );
+        assert!(bad(
+            "[[step]]\nincident = \"auth-down\"\nat = \"1s\"\nfor = \"1m\"\nshare = 0.5\n"
+        )
+        .contains("share"));
+        assert!(bad("name = \"x\"\nstep = []\n").contains("no [[step]]"));
+        let ok: Scenario = toml::from_str(
+            "[[step]]\nincident = \"slow-users\"\nat = \"2m\"\nfor = \"1m\"\n[[step]]\nincident = \"auth-down\"\nat = \"0s\"\nfor = \"1m\"\n",
+        )
+        .unwrap();
+        let plan = ok.plan().unwrap();
+        assert_eq!(plan[0].incident, Incident::AuthDown);
+    }
+}
