@@ -24,6 +24,8 @@ pub enum Command {
     Up(UpArgs),
     /// Break and mend a running service: list, start and stop incidents.
     Incident(IncidentArgs),
+    /// Send open-loop traffic to a running service and report rates and latencies.
+    Load(LoadArgs),
 }
 
 /// Flags of `monlab serve`; each can also come from `MONLAB_*` or the config file.
@@ -154,4 +156,48 @@ pub enum IncidentAction {
         #[arg(long, value_name = "DURATION")]
         resolve_wait: Option<String>,
     },
+}
+
+/// Flags of `monlab load`; each can also come from a `MONLAB_LOAD_*` variable.
+#[derive(Debug, Args, Default, Clone)]
+pub struct LoadArgs {
+    /// The service [default: http://127.0.0.1:8080] [env: MONLAB_LOAD_TARGET]
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Requests per second the schedule aims at [default: 100] [env: MONLAB_LOAD_RATE]
+    #[arg(long, value_name = "N")]
+    pub rate: Option<String>,
+    /// How arrivals are spaced: constant or poisson [default: poisson] [env: MONLAB_LOAD_ARRIVALS]
+    #[arg(long, value_name = "KIND")]
+    pub arrivals: Option<String>,
+    /// Stop after this long, at most 24h (with --requests, whichever comes first) [env: MONLAB_LOAD_DURATION]
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Stop after this many requests, at most 1e9 [env: MONLAB_LOAD_REQUESTS]
+    #[arg(long, value_name = "N")]
+    pub requests: Option<String>,
+    /// Route weights [default: random=70,login=20,predict=10] [env: MONLAB_LOAD_MIX]
+    #[arg(long, value_name = "ROUTE=WEIGHT,...")]
+    pub mix: Option<String>,
+    /// Distinct users u0..u{N-1} [default: 1000] [env: MONLAB_LOAD_USERS]
+    #[arg(long, value_name = "N")]
+    pub users: Option<String>,
+    /// Share of logins sent with a wrong token, from 0 to 1 [default: 0.02] [env: MONLAB_LOAD_BAD_LOGIN_SHARE]
+    #[arg(long, value_name = "SHARE")]
+    pub bad_login_share: Option<String>,
+    /// Most requests in flight at once [default: 1024] [env: MONLAB_LOAD_CONCURRENCY]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<String>,
+    /// Longest wait for one response, from the actual send [default: 10s] [env: MONLAB_LOAD_TIMEOUT]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Seed for arrivals, routes, users and features, for a reproducible run [env: MONLAB_LOAD_SEED]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Print the report as JSON on stdout (no progress bar)
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up(&args),
         Command::Incident(args) => incident(&args),
+        Command::Load(args) => load(&args),
     }
 }
 
@@ -89,8 +90,8 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                     );
                 } else {
                     println!(
-                        "{:<14} {:<9} {:<7} {:>8}  {}",
-                        "incident", "severity", "active", "left", "what users see"
+                        "{:<14} {:<9} {:<7} {:>8}  what users see",
+                        "incident", "severity", "active", "left"
                     );
                     for s in states {
                         let left = s
@@ -169,4 +170,28 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
         }
         Ok(())
     })
+}
+
+fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
+    let layers = Layers::from_process(None)?;
+    let cfg = crate::config::LoadConfig::load(args, &layers)?;
+    let report = runtime()?
+        .block_on(crate::load::run(&cfg, crate::shutdown::signal()))
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("load run failed: {e}")))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot encode the report: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{report}");
+    }
+    // A run where nothing answered is a failure, not a report of zeros.
+    if report.total.sent > 0 && report.total.completed == 0 && !report.stopped_early {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "no request to {} got a response ({} transport errors): is the service running?",
+            report.target,
+            report.total.transport_error_count()
+        )));
+    }
+    Ok(())
 }

@@ -589,6 +589,240 @@ impl UpConfig {
     }
 }
 
+/// The longest run `monlab load` accepts.
+pub const LOAD_MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// The most requests `monlab load` accepts in one run.
+pub const LOAD_MAX_REQUESTS: u64 = 1_000_000_000;
+
+/// Everything `monlab load` needs, validated. Both bounds are always set, so every run ends.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Host and port of the service (plain HTTP).
+    pub target: http::uri::Authority,
+    /// Requests per second the schedule aims at (> 0).
+    pub rate: f64,
+    /// How arrivals are spaced.
+    pub arrivals: crate::load::Arrivals,
+    /// Longest run; [`LOAD_MAX_DURATION`] when only a request count was given.
+    pub duration: Duration,
+    /// Most requests; [`LOAD_MAX_REQUESTS`] when only a duration was given.
+    pub requests: u64,
+    /// Route weights.
+    pub mix: crate::load::Mix,
+    /// Users `u0..u{users-1}` (at least 1).
+    pub users: u64,
+    /// Share of logins with a wrong token, from 0 to 1.
+    pub bad_login_share: f64,
+    /// Most requests in flight at once.
+    pub concurrency: usize,
+    /// Longest wait for one response, from its actual send.
+    pub timeout: Duration,
+    /// Seed for a reproducible run; `None` draws one from the OS.
+    pub seed: Option<u64>,
+    /// Whether to draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for LoadConfig {
+    /// The `monlab load` defaults, bounded only by the maxima: what `monlab up` runs until stopped.
+    fn default() -> Self {
+        Self {
+            target: http::uri::Authority::from_static("127.0.0.1:8080"),
+            rate: 100.0,
+            arrivals: crate::load::Arrivals::Poisson,
+            duration: LOAD_MAX_DURATION,
+            requests: LOAD_MAX_REQUESTS,
+            mix: crate::load::Mix::default(),
+            users: 1000,
+            bad_login_share: 0.02,
+            concurrency: 1024,
+            timeout: Duration::from_secs(10),
+            seed: None,
+            progress: false,
+        }
+    }
+}
+
+// `monlab load` reads flags, then `MONLAB_LOAD_*`; the `load.*` keys exist for error messages
+// and the shared lookup, but the config file is `serve`'s, which refuses them.
+const LOAD_TARGET: Setting = Setting {
+    key: "load.target",
+    env: "MONLAB_LOAD_TARGET",
+    flag: "--target",
+};
+const LOAD_RATE: Setting = Setting {
+    key: "load.rate",
+    env: "MONLAB_LOAD_RATE",
+    flag: "--rate",
+};
+const LOAD_ARRIVALS: Setting = Setting {
+    key: "load.arrivals",
+    env: "MONLAB_LOAD_ARRIVALS",
+    flag: "--arrivals",
+};
+const LOAD_DURATION: Setting = Setting {
+    key: "load.duration",
+    env: "MONLAB_LOAD_DURATION",
+    flag: "--duration",
+};
+const LOAD_REQUESTS: Setting = Setting {
+    key: "load.requests",
+    env: "MONLAB_LOAD_REQUESTS",
+    flag: "--requests",
+};
+const LOAD_MIX: Setting = Setting {
+    key: "load.mix",
+    env: "MONLAB_LOAD_MIX",
+    flag: "--mix",
+};
+const LOAD_USERS: Setting = Setting {
+    key: "load.users",
+    env: "MONLAB_LOAD_USERS",
+    flag: "--users",
+};
+const LOAD_BAD_LOGIN_SHARE: Setting = Setting {
+    key: "load.bad_login_share",
+    env: "MONLAB_LOAD_BAD_LOGIN_SHARE",
+    flag: "--bad-login-share",
+};
+const LOAD_CONCURRENCY: Setting = Setting {
+    key: "load.concurrency",
+    env: "MONLAB_LOAD_CONCURRENCY",
+    flag: "--concurrency",
+};
+const LOAD_TIMEOUT: Setting = Setting {
+    key: "load.timeout",
+    env: "MONLAB_LOAD_TIMEOUT",
+    flag: "--timeout",
+};
+const LOAD_SEED: Setting = Setting {
+    key: "load.seed",
+    env: "MONLAB_LOAD_SEED",
+    flag: "--seed",
+};
+
+/// Parses the load target: a plain `http://host[:port]` URL without a path.
+fn parse_target(raw: &str) -> Result<http::uri::Authority, String> {
+    let hint = || "expected an http:// URL such as http://127.0.0.1:8080".to_string();
+    let uri: http::Uri = raw.parse().map_err(|_| hint())?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err("https is not supported; use an http:// URL".into()),
+        _ => return Err(hint()),
+    }
+    let authority = uri.authority().ok_or_else(hint)?;
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(hint());
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err("give the service's base URL without a path; the routes are added".into());
+    }
+    Ok(authority.clone())
+}
+
+fn parse_bounded_count(raw: &str, max: u64) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
+}
+
+impl LoadConfig {
+    /// Merges `load`'s flags over `MONLAB_LOAD_*` and validates them; `--duration` or
+    /// `--requests` must be given so the run ends.
+    pub fn load(args: &crate::cli::LoadArgs, layers: &Layers) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let target = layers.get(&LOAD_TARGET, args.target.as_deref(), d.target, parse_target)?;
+        let rate = layers.get(&LOAD_RATE, args.rate.as_deref(), d.rate, |r| {
+            match r.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 && x <= 1_000_000.0 => Ok(x),
+                _ => {
+                    Err("expected requests per second, a number above 0 and at most 1000000".into())
+                }
+            }
+        })?;
+        let arrivals = layers.get(&LOAD_ARRIVALS, args.arrivals.as_deref(), d.arrivals, |r| {
+            r.parse()
+        })?;
+        let duration =
+            layers.get(
+                &LOAD_DURATION,
+                args.duration.as_deref(),
+                None,
+                |r| match parse_duration(r)? {
+                    x if x.is_zero() => Err("must be greater than zero".into()),
+                    x if x > LOAD_MAX_DURATION => Err("must be at most 24h".into()),
+                    x => Ok(Some(x)),
+                },
+            )?;
+        let requests = layers.get(&LOAD_REQUESTS, args.requests.as_deref(), None, |r| {
+            parse_bounded_count(r, LOAD_MAX_REQUESTS).map(Some)
+        })?;
+        if duration.is_none() && requests.is_none() {
+            return Err(ConfigError(
+                "monlab load needs --duration or --requests (or MONLAB_LOAD_DURATION or \
+                 MONLAB_LOAD_REQUESTS), so the run ends"
+                    .into(),
+            ));
+        }
+        let mix = layers.get(
+            &LOAD_MIX,
+            args.mix.as_deref(),
+            d.mix,
+            crate::load::Mix::parse,
+        )?;
+        let users = layers.get(&LOAD_USERS, args.users.as_deref(), d.users, |r| {
+            parse_bounded_count(r, 1_000_000_000)
+        })?;
+        let bad_login_share = layers.get(
+            &LOAD_BAD_LOGIN_SHARE,
+            args.bad_login_share.as_deref(),
+            d.bad_login_share,
+            |r| match r.parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+                _ => Err("expected a share from 0 to 1".into()),
+            },
+        )?;
+        let concurrency = layers.get(
+            &LOAD_CONCURRENCY,
+            args.concurrency.as_deref(),
+            d.concurrency,
+            |r| parse_bounded_count(r, 100_000).map(|n| n as usize),
+        )?;
+        let timeout =
+            layers.get(
+                &LOAD_TIMEOUT,
+                args.timeout.as_deref(),
+                d.timeout,
+                |r| match parse_duration(r)? {
+                    x if x.is_zero() => Err("must be greater than zero".into()),
+                    x if x > Duration::from_secs(300) => Err("must be at most 5m".into()),
+                    x => Ok(x),
+                },
+            )?;
+        let seed = layers.get(&LOAD_SEED, args.seed.as_deref(), None, |r| {
+            r.parse::<u64>()
+                .map(Some)
+                .map_err(|_| "expected a whole number from 0 to 18446744073709551615".into())
+        })?;
+        Ok(Self {
+            target,
+            rate,
+            arrivals,
+            duration: duration.unwrap_or(LOAD_MAX_DURATION),
+            requests: requests.unwrap_or(LOAD_MAX_REQUESTS),
+            mix,
+            users,
+            bad_login_share,
+            concurrency,
+            timeout,
+            seed,
+            // The report goes to stdout either way; --json keeps stderr quiet too, for scripts.
+            progress: !args.quiet && !args.json,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,7 +69,9 @@ impl Incident {
         match self {
             Self::AuthDown => "critical",
             Self::ModelDown => "major",
-            Self::SlowUsers | Self::ExtraLatency | Self::Burst => "minor",
+            // Extra latency on a whole route burns the latency budget fast: a ticket.
+            Self::ExtraLatency => "major",
+            Self::SlowUsers | Self::Burst => "minor",
             Self::ErrorShare => "critical",
         }
     }

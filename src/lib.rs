@@ -6,6 +6,7 @@
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
+//! - [`load`]: `monlab load`, open-loop traffic and its latency report.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod distribution;
 pub mod faults;
+pub mod load;
 pub mod logging;
 pub mod ml;
 pub mod scenario;

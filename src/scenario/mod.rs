@@ -187,8 +187,8 @@ impl std::fmt::Display for Scoreboard {
         let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.0} s"));
         writeln!(
             f,
-            "{:<14} {:<9} {:<34} {:>9} {:>9}  {}",
-            "incident", "expected", "alert seen", "detected", "resolved", "verdict"
+            "{:<14} {:<9} {:<34} {:>9} {:>9}  verdict",
+            "incident", "expected", "alert seen", "detected", "resolved"
         )?;
         for r in &self.rows {
             let verdict = match (&r.alert, r.over_severity.is_empty()) {

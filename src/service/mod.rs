@@ -93,6 +93,13 @@ impl AppState {
     pub fn new(cfg: &ServeConfig) -> Self {
         let faults = Arc::new(Faults::default());
         let metrics = Arc::new(Metrics::new(cfg, &faults));
+        // Shed counters exist from the start, so "no shedding" reads 0, not "no data".
+        for route in routes::WORK {
+            let _ = metrics
+                .http
+                .shed
+                .get_or_create(&crate::telemetry::labels::RouteLabels { route });
+        }
         let model = crate::ml::model::Model::shipped();
         metrics.ml.set_model_info(&model.version, &model.trained_at);
         Self {

@@ -102,7 +102,10 @@ pub async fn random(
         validate_user(user)?;
     }
     let draw = state.random.draw();
-    tokio::time::sleep(Duration::from_secs_f64(draw.delay_seconds)).await;
+    // A zero delay must not wait for the timer's next 1 ms tick.
+    if draw.delay_seconds > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(draw.delay_seconds)).await;
+    }
     state.metrics.random.observe(draw.value, draw.delay_seconds);
     Ok(Json(RandomAnswer {
         value: draw.value,

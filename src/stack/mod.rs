@@ -217,6 +217,7 @@ async fn start_and_supervise(
     }
     print_urls(cfg, &urls, data);
 
+    let (stop_load, load) = background_load(cfg);
     tokio::pin!(shutdown);
     let outcome = loop {
         tokio::select! {
@@ -228,7 +229,45 @@ async fn start_and_supervise(
             }
         }
     };
+    drop(stop_load);
+    if let Some(load) = load {
+        match load.await {
+            Ok(Ok(report)) => tracing::info!(
+                sent = report.total.sent,
+                achieved_rate = report.achieved_rate,
+                "Background load stopped."
+            ),
+            Ok(Err(e)) => return Err(StackError::Load(e.to_string())),
+            Err(e) => return Err(StackError::Load(e.to_string())),
+        }
+    }
     outcome
+}
+
+type LoadTask = tokio::task::JoinHandle<Result<crate::load::Report, crate::load::Error>>;
+
+/// Starts the steady background load (`--load-rate`, the default route mix) until the
+/// returned sender is dropped; no load when the rate is 0.
+fn background_load(cfg: &UpConfig) -> (tokio::sync::oneshot::Sender<()>, Option<LoadTask>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    if cfg.load_rate <= 0.0 {
+        return (tx, None);
+    }
+    let load_cfg = crate::config::LoadConfig {
+        target: format!("127.0.0.1:{}", cfg.port)
+            .parse()
+            .expect("a loopback address with a port is a valid authority"),
+        rate: cfg.load_rate,
+        progress: false,
+        ..Default::default()
+    };
+    let task = tokio::spawn(async move {
+        crate::load::run(&load_cfg, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, Some(task))
 }
 
 fn first_death(children: &mut [Child]) -> Option<StackError> {

@@ -31,7 +31,8 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
     let bad_toml = bad_toml.to_str().unwrap();
     let typo = typo.to_str().unwrap();
     let bad_value = bad_value.to_str().unwrap();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["serve", "--listen", "localhost"], vec![], "--listen"),
         (vec!["serve", "--bogus"], vec![], "--bogus"),
         (vec!["nonsense"], vec![], "nonsense"),

@@ -272,3 +272,238 @@ pub fn series_value(text: &str, series: &str) -> f64 {
         .map(|(_, v)| v)
         .unwrap_or(0.0)
 }
+
+/// The admin token every test stack's service runs with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A live stack: monlab, Prometheus and Alertmanager, configured from `deploy/` exactly as
+/// `monlab up` does it (same library code), with 1 s scrape and evaluation intervals.
+pub struct Stack {
+    /// The service.
+    pub monlab: Monlab,
+    /// Prometheus (held so it lives as long as the stack; killed on drop).
+    #[allow(dead_code)]
+    pub prometheus: Proc,
+    /// Alertmanager (held like Prometheus).
+    #[allow(dead_code)]
+    pub alertmanager: Proc,
+    /// `http://127.0.0.1:port` of Prometheus.
+    pub prom_url: String,
+    /// `http://127.0.0.1:port` of Alertmanager.
+    pub am_url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The repository's deploy folder.
+pub fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+impl Stack {
+    /// Starts the three with extra `monlab serve` flags.
+    pub fn start(serve_flags: &[&str]) -> Self {
+        let prometheus_bin = require_tool("prometheus", "prometheus");
+        let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
+        let mut flags = vec!["--admin-token", ADMIN_TOKEN];
+        flags.extend_from_slice(serve_flags);
+        let monlab = Monlab::start(&flags);
+        let dir = temp_dir("monlab-stack");
+        let (prom_port, am_port) = (free_port(), free_port());
+        let service = monlab.addr.to_string();
+        let targets = monlab::stack::config::Targets {
+            monlab: vec![service.clone()],
+            monlab_file_sd: None,
+            prometheus: format!("127.0.0.1:{prom_port}"),
+            alertmanagers: vec![format!("127.0.0.1:{am_port}")],
+            webhook: service.clone(),
+        };
+        let prom_cfg = monlab::stack::config::prometheus(
+            &deploy_dir(),
+            &targets,
+            Some(Duration::from_secs(1)),
+            &[],
+        )
+        .expect("derive prometheus.yml");
+        let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &service)
+            .expect("derive alertmanager.yml");
+        let prom_yml = write_file(dir.path(), "prometheus.yml", &prom_cfg);
+        let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
+        let mut cmd = Command::new(prometheus_bin);
+        cmd.arg(format!("--config.file={}", prom_yml.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--enable-feature=native-histograms");
+        let mut prometheus = Proc::spawn(cmd);
+        let mut cmd = Command::new(alertmanager_bin);
+        cmd.arg(format!("--config.file={}", am_yml.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=");
+        let mut alertmanager = Proc::spawn(cmd);
+        let prom_url = format!("http://127.0.0.1:{prom_port}");
+        let am_url = format!("http://127.0.0.1:{am_port}");
+        wait_http_ok(
+            &format!("{prom_url}/-/ready"),
+            Duration::from_secs(60),
+            &mut prometheus,
+        );
+        wait_http_ok(
+            &format!("{am_url}/-/ready"),
+            Duration::from_secs(60),
+            &mut alertmanager,
+        );
+        Self {
+            monlab,
+            prometheus,
+            alertmanager,
+            prom_url,
+            am_url,
+            _dir: dir,
+        }
+    }
+
+    /// An admin client of the service.
+    pub fn admin(&self) -> monlab::scenario::client::AdminClient {
+        monlab::scenario::client::AdminClient::new(
+            &self.monlab.url(""),
+            Some(ADMIN_TOKEN.to_string()),
+        )
+    }
+
+    /// Runs an instant query; returns `data.result` (panics on a query error).
+    pub async fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.prom_url))
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .expect("prometheus answers")
+            .json()
+            .await
+            .expect("prometheus answers JSON");
+        assert_eq!(body["status"], "success", "{promql}: {body}");
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Polls `promql` until `ok` holds for its result, or panics after `timeout`.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        promql: &str,
+        timeout: Duration,
+        ok: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.query(promql).await;
+            if ok(&r) {
+                return r;
+            }
+            if Instant::now() > deadline {
+                panic!("{what}: `{promql}` did not get there in {timeout:?}; last result {r:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Sends `n` GETs to `url` at about `rate` per second (bounded by `n`), returns statuses.
+pub async fn drive(url: &str, rate: f64, n: usize) -> Vec<u16> {
+    let client = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        tick.tick().await;
+        let (c, u) = (client.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            c.get(u)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap_or(0));
+    }
+    out
+}
+
+/// Steady mixed traffic (random, login, predict) at `rate` per second until the returned
+/// sender is dropped or `max` passes. Counts answered requests by status.
+pub fn background_traffic(
+    base: &str,
+    rate: f64,
+    max: Duration,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::collections::BTreeMap<u16, u64>>,
+) {
+    use rand::{Rng, SeedableRng};
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let base = base.trim_end_matches('/').to_string();
+    let handle = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let generator = monlab::ml::dataset::Generator::default();
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let deadline = tokio::time::Instant::now() + max;
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
+        let mut counts = std::collections::BTreeMap::new();
+        let mut sent = 0u64;
+        loop {
+            tokio::select! {
+                _ = &mut rx => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tick.tick() => {}
+            }
+            let user = format!("u{}", rng.random_range(0..500));
+            let pick: f64 = rng.random();
+            let req = if pick < 0.6 {
+                client.get(format!("{base}/random?user={user}"))
+            } else if pick < 0.8 {
+                let token = if rng.random::<f64>() < 0.05 {
+                    "wrong".to_string()
+                } else {
+                    monlab::service::login::valid_token(&user)
+                };
+                client
+                    .post(format!("{base}/login"))
+                    .json(&serde_json::json!({"user": user, "token": token}))
+            } else {
+                let mut body = generator.features(&mut rng).to_json();
+                body["user"] = serde_json::json!(user);
+                client.post(format!("{base}/predict")).json(&body)
+            };
+            let done = done_tx.clone();
+            sent += 1;
+            tokio::spawn(async move {
+                let code = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                let _ = done.send(code);
+            });
+            while let Ok(code) = done_rx.try_recv() {
+                *counts.entry(code).or_insert(0) += 1;
+            }
+        }
+        drop(done_tx);
+        let answered: u64 = counts.values().sum();
+        for _ in answered..sent {
+            match tokio::time::timeout(Duration::from_secs(40), done_rx.recv()).await {
+                Ok(Some(code)) => *counts.entry(code).or_insert(0) += 1,
+                _ => break,
+            }
+        }
+        counts
+    });
+    (tx, handle)
+}

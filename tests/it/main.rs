@@ -4,4 +4,8 @@
 mod cli;
 mod deploy;
 mod harness;
+mod load;
+mod promql;
+mod rules;
 mod serve;
+mod stack;

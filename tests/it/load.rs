@@ -1,0 +1,196 @@
+//! `monlab load` against a real service: flag errors, exact counts, and coordinated omission.
+
+use crate::harness::{monlab_command, parse_exposition, Monlab};
+use monlab::load::Report;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Runs `monlab load <args>` to completion (at most 30 s); returns exit code, stdout, stderr.
+async fn load(args: &[&str]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::from(monlab_command(&[&["load"], args].concat()));
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("monlab load ends within 30 s")
+        .expect("monlab load runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a load with `--json` and parses the report.
+async fn load_json(args: &[&str]) -> Report {
+    let (code, stdout, stderr) = load(&[args, &["--json", "--quiet"]].concat()).await;
+    assert_eq!(code, 0, "monlab load failed:\n{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad report ({e}):\n{stdout}"))
+}
+
+#[tokio::test]
+async fn bad_flags_exit_2_with_one_line_naming_the_flag() {
+    // A port nothing listens on, in case a case were wrongly accepted.
+    let safe = ["--target", "http://127.0.0.1:9", "--requests", "1"];
+    let cases: [(&[&str], &str); 9] = [
+        (&["--rate", "0"], "--rate"),
+        (&["--rate", "abc"], "--rate"),
+        (&["--mix", "random=x"], "--mix 'random=x': weight of random"),
+        (&["--mix", "bogus=1"], "unknown route 'bogus'"),
+        (&["--arrivals", "weird"], "--arrivals 'weird'"),
+        (&["--target", "notaurl"], "--target 'notaurl'"),
+        (
+            &["--duration", "25h"],
+            "--duration '25h': must be at most 24h",
+        ),
+        (&["--requests", "2000000000"], "--requests"),
+        (&["--bad-login-share", "1.5"], "--bad-login-share"),
+    ];
+    for (flags, want) in cases {
+        // Later flags would clash with the safe target: give it only when the case has none.
+        let prefix = if flags.contains(&"--target") {
+            &safe[2..]
+        } else {
+            &safe[..]
+        };
+        let (code, stdout, stderr) = load(&[prefix, flags].concat()).await;
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains(want),
+            "{flags:?}: {stderr:?} lacks {want:?}"
+        );
+        assert!(stdout.is_empty(), "{flags:?}: {stdout}");
+    }
+    let (code, _, stderr) = load(&["--rate", "10"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--duration") && stderr.contains("--requests"),
+        "{stderr}"
+    );
+    // The same checks apply to the environment, named as such.
+    let mut cmd = monlab_command(&["load", "--target", "http://127.0.0.1:9"]);
+    cmd.env("MONLAB_LOAD_REQUESTS", "1")
+        .env("MONLAB_LOAD_RATE", "-5");
+    let out = cmd.output().expect("monlab runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid MONLAB_LOAD_RATE '-5'"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_equal_the_services_counters() {
+    let m = Monlab::start(&["--delay", "constant(value=0.002)"]);
+    let target = m.url("");
+    let report = load_json(&[
+        "--target",
+        &target,
+        "--rate",
+        "200",
+        "--requests",
+        "600",
+        "--mix",
+        "random=50,login=25,predict=25",
+        "--bad-login-share",
+        "0.1",
+        "--seed",
+        "11",
+    ])
+    .await;
+    let t = &report.total;
+    assert_eq!(
+        (t.sent, t.completed, t.cancelled),
+        (600, 600, 0),
+        "{report:#?}"
+    );
+    assert!(t.transport_errors.is_empty(), "{report:#?}");
+    assert!(!report.stopped_early);
+
+    // The service counted exactly what the report says, per route and status code.
+    let text = reqwest::get(m.url("/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let mut served: BTreeMap<(String, u16), u64> = BTreeMap::new();
+    for (series, value) in parse_exposition(&text) {
+        let Some(labels) = series.strip_prefix("monlab_http_requests_total{") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches(['"', '}']).to_string())
+                .unwrap_or_default()
+        };
+        let route = label("route");
+        if ["/random", "/login", "/predict"].contains(&route.as_str()) {
+            let code = label("code").parse().expect("numeric code");
+            served.insert((route, code), value as u64);
+        }
+    }
+    let reported: BTreeMap<(String, u16), u64> = report
+        .routes
+        .iter()
+        .flat_map(|(route, r)| r.status.iter().map(|(c, n)| ((route.clone(), *c), *n)))
+        .collect();
+    assert_eq!(reported, served, "report vs /metrics:\n{text}");
+
+    // The mix and the wrong-token share show up at about their configured sizes.
+    let share = |route: &str| report.routes[route].sent as f64 / 600.0;
+    assert!((share("/random") - 0.5).abs() < 0.08, "{report:#?}");
+    assert!((share("/login") - 0.25).abs() < 0.08, "{report:#?}");
+    let login = &report.routes["/login"];
+    let unauthorized = login.status.get(&401).copied().unwrap_or(0) as f64;
+    let bad = unauthorized / login.completed as f64;
+    assert!((0.04..0.18).contains(&bad), "401 share {bad}: {login:#?}");
+    assert_eq!(
+        login.status.keys().copied().collect::<Vec<_>>(),
+        [200, 401],
+        "{login:#?}"
+    );
+    // Every request waited at least the service's 2 ms delay, measured both ways.
+    let random = &report.routes["/random"];
+    assert!(random.service_time.p50 >= 0.002, "{random:#?}");
+    assert!(
+        random.latency.p50 >= random.service_time.p50 * 0.9,
+        "{random:#?}"
+    );
+    assert!(report.achieved_rate > 150.0 && report.achieved_rate < 250.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_behind_a_slow_service_counts_as_latency() {
+    // Two requests in flight, each 0.2 s: the service can do 10/s, the schedule asks for 40/s.
+    let m = Monlab::start(&["--delay", "constant(value=0.2)"]);
+    let target = m.url("");
+    let report = load_json(&[
+        "--target",
+        &target,
+        "--mix",
+        "random=1",
+        "--concurrency",
+        "2",
+        "--rate",
+        "40",
+        "--requests",
+        "80",
+        "--arrivals",
+        "constant",
+    ])
+    .await;
+    let r = &report.total;
+    assert_eq!(r.completed, 80, "{report:#?}");
+    // Each request waited its turn: the 80th was meant to leave at 2 s and ended near 8 s.
+    assert!(r.latency.p99 > 1.0, "latency hides the queue: {report:#?}");
+    assert!(r.latency.max > 5.0, "{report:#?}");
+    // The service itself stayed fast; only the wait grew.
+    assert!(
+        (0.2..0.3).contains(&r.service_time.p50) && r.service_time.p99 < 0.4,
+        "{report:#?}"
+    );
+    // The generator could not keep the rate, and says so.
+    assert!(report.achieved_rate < 15.0, "{report:#?}");
+}

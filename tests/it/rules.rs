@@ -1,0 +1,264 @@
+//! The monitoring stack as plain files: the Prometheus config, the rules and their promtool
+//! unit tests, the Alertmanager routing, and one runbook per alert.
+//!
+//! Runs `promtool` (Debian `prometheus`) and `amtool` (Debian `prometheus-alertmanager`) on
+//! the files in `deploy/`; no process is started.
+
+use crate::harness::require_tool;
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SEVERITIES: [&str; 3] = ["critical", "major", "minor"];
+
+#[test]
+fn prometheus_config_is_valid() {
+    run_ok(
+        Command::new(promtool())
+            .args(["check", "config"])
+            .arg(deploy("prometheus/prometheus.yml")),
+    );
+}
+
+#[test]
+fn rule_files_are_valid() {
+    run_ok(
+        Command::new(promtool())
+            .args(["check", "rules"])
+            .args(rule_files()),
+    );
+}
+
+#[test]
+fn rule_unit_tests_pass() {
+    run_ok(
+        Command::new(promtool())
+            .args(["test", "rules"])
+            .args(rule_tests()),
+    );
+}
+
+#[test]
+fn every_alert_has_severity_annotations_and_a_runbook() {
+    let mut problems = Vec::new();
+    for alert in alerts() {
+        let name = alert["alert"].as_str().unwrap_or_default();
+        let label = |key: &str| alert["labels"][key].as_str().unwrap_or_default().to_owned();
+        let note = |key: &str| {
+            alert["annotations"][key]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if !SEVERITIES.contains(&label("severity").as_str()) {
+            problems.push(format!(
+                "{name}: severity {:?} is not one of {SEVERITIES:?}",
+                label("severity")
+            ));
+        }
+        if label("service") != "monlab" {
+            problems.push(format!("{name}: label service is not monlab"));
+        }
+        if alert["for"].as_str().is_none() {
+            problems.push(format!("{name}: no `for:`"));
+        }
+        for key in ["summary", "description"] {
+            if note(key).trim().is_empty() {
+                problems.push(format!("{name}: no {key} annotation"));
+            }
+        }
+        let runbook = format!("docs/runbooks/{}.md", name.to_lowercase());
+        if note("runbook_url") != runbook {
+            problems.push(format!(
+                "{name}: runbook_url is {:?}, expected {runbook:?}",
+                note("runbook_url")
+            ));
+        } else if !root().join(&runbook).is_file() {
+            problems.push(format!("{name}: {runbook} does not exist"));
+        }
+    }
+    let names: BTreeSet<String> = alert_names().iter().map(|n| n.to_lowercase()).collect();
+    for page in files_ending(&root().join("docs/runbooks"), ".md") {
+        let stem = page
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != "README" && !names.contains(stem) {
+            problems.push(format!("{} belongs to no alert", page.display()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "alert metadata:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn every_alert_is_tested_firing_and_quiet() {
+    let (mut firing, mut quiet) = (BTreeSet::new(), BTreeSet::new());
+    for file in rule_tests() {
+        let doc = read_yaml(&file);
+        for case in seq(&doc["tests"]) {
+            for check in seq(&case["alert_rule_test"]) {
+                let name = check["alertname"].as_str().unwrap_or_default().to_owned();
+                if seq(&check["exp_alerts"]).is_empty() {
+                    quiet.insert(name);
+                } else {
+                    firing.insert(name);
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for name in alert_names() {
+        if !firing.contains(&name) {
+            missing.push(format!("{name}: no promtool test expects it firing"));
+        }
+        if !quiet.contains(&name) {
+            missing.push(format!("{name}: no promtool test expects it quiet"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "untested alerts:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn alertmanager_config_is_valid() {
+    run_ok(
+        Command::new(amtool())
+            .arg("check-config")
+            .arg(deploy("alertmanager/alertmanager.yml")),
+    );
+}
+
+/// Each line of `deploy/alertmanager/tests/routes.txt` is `<receiver> <label=value>...`.
+#[test]
+fn alerts_route_to_the_expected_receiver() {
+    let path = deploy("alertmanager/tests/routes.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let cases: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        !cases.is_empty(),
+        "{} holds no routing case",
+        path.display()
+    );
+    let config = format!(
+        "--config.file={}",
+        deploy("alertmanager/alertmanager.yml").display()
+    );
+    for case in cases {
+        let mut words = case.split_whitespace();
+        let receiver = words.next().unwrap_or_default();
+        run_ok(
+            Command::new(amtool())
+                .args(["config", "routes", "test", config.as_str()])
+                .arg(format!("--verify.receivers={receiver}"))
+                .args(words),
+        );
+    }
+}
+
+fn promtool() -> PathBuf {
+    require_tool("promtool", "prometheus")
+}
+
+fn amtool() -> PathBuf {
+    require_tool("amtool", "prometheus-alertmanager")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deploy(path: &str) -> PathBuf {
+    root().join("deploy").join(path)
+}
+
+fn rule_files() -> Vec<PathBuf> {
+    let files = files_ending(&deploy("prometheus/rules"), ".yml");
+    assert!(
+        !files.is_empty(),
+        "no rule files in deploy/prometheus/rules"
+    );
+    files
+}
+
+fn rule_tests() -> Vec<PathBuf> {
+    let files = files_ending(&deploy("prometheus/tests"), ".test.yml");
+    assert!(
+        !files.is_empty(),
+        "no *.test.yml in deploy/prometheus/tests"
+    );
+    files
+}
+
+/// Every alerting rule (a mapping with an `alert` key) of every rule file.
+fn alerts() -> Vec<Value> {
+    let mut alerts = Vec::new();
+    for file in rule_files() {
+        let doc = read_yaml(&file);
+        for group in seq(&doc["groups"]) {
+            alerts.extend(
+                seq(&group["rules"])
+                    .iter()
+                    .filter(|r| r["alert"].is_string())
+                    .cloned(),
+            );
+        }
+    }
+    assert!(!alerts.is_empty(), "the rule files hold no alert");
+    alerts
+}
+
+fn alert_names() -> Vec<String> {
+    alerts()
+        .iter()
+        .filter_map(|a| a["alert"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The files directly in `dir` whose name ends with `suffix`, sorted.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The items of a YAML sequence; nothing for a missing key or another type.
+fn seq(value: &Value) -> &[Value] {
+    value.as_sequence().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Runs `cmd` and fails the test with its command line and output unless it exits 0.
+fn run_ok(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{shown} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

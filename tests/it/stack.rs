@@ -1,0 +1,294 @@
+//! The monitoring stack against the real Prometheus and Alertmanager: what is sent is what is
+//! stored, the recorded error ratio follows real errors, every shipped expression returns
+//! data, an alert travels to the webhook and back, and `monlab up` cleans up after itself.
+
+use crate::harness::{background_traffic, drive, Stack};
+use crate::promql;
+use monlab::service::admin::StartRequest;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_holds_what_was_sent_and_the_error_ratio_follows_real_errors() {
+    let stack = Stack::start(&["--delay", "uniform(low=0.001, high=0.01)"]);
+    stack
+        .wait_until(
+            "target up",
+            r#"up{job="monlab"} == 1"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    let statuses = drive(&stack.monlab.url("/random"), 50.0, 200).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    stack
+        .wait_until(
+            "request count stored",
+            r#"sum(monlab_http_requests_total{route="/random"})"#,
+            Duration::from_secs(20),
+            |r| r.first().and_then(|s| s["value"][1].as_str()) == Some("200"),
+        )
+        .await;
+    let ratio = r#"job_route:monlab_http_errors:ratio_rate5m{route="/random"}"#;
+    stack
+        .wait_until(
+            "error ratio 0 without errors",
+            ratio,
+            Duration::from_secs(20),
+            |r| r.first().and_then(|s| s["value"][1].as_str()) == Some("0"),
+        )
+        .await;
+
+    stack
+        .admin()
+        .start(
+            "error-share",
+            &StartRequest {
+                share: Some(0.3),
+                route: Some("/random".into()),
+                duration: Some("5m".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let statuses = drive(&stack.monlab.url("/random"), 50.0, 400).await;
+    stack.admin().stop("error-share").await.unwrap();
+    let errors = statuses.iter().filter(|s| **s == 500).count();
+    assert!(
+        errors > 60 && errors < 180,
+        "{errors} of 400 failed at share 0.3"
+    );
+    let expected = errors as f64 / 600.0;
+    stack
+        .wait_until(
+            "recorded error ratio matches the injected share",
+            ratio,
+            Duration::from_secs(20),
+            |r| {
+                r.first()
+                    .and_then(|s| s["value"][1].as_str())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| (v - expected).abs() < 0.03)
+            },
+        )
+        .await;
+    let want = errors.to_string();
+    stack
+        .wait_until(
+            "5xx stored equal 5xx seen by the client",
+            r#"sum(monlab_http_requests_total{route="/random",code="500"})"#,
+            Duration::from_secs(10),
+            |r| r.first().and_then(|s| s["value"][1].as_str()) == Some(want.as_str()),
+        )
+        .await;
+}
+
+/// Fires `MonlabHighErrorRatio` for real, follows it through Alertmanager to the webhook and
+/// back to resolved; while it fires, checks every shipped expression against the live data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data() {
+    let stack = Stack::start(&["--concurrency-limit", "64"]);
+    let admin = stack.admin();
+    let (stop_traffic, traffic) =
+        background_traffic(&stack.monlab.url(""), 20.0, Duration::from_secs(600));
+    // A short burst that fills the limit, so the shedding series exist too.
+    admin
+        .start(
+            "burst",
+            &StartRequest {
+                share: Some(1.0),
+                duration: Some("3s".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    admin
+        .start(
+            "error-share",
+            &StartRequest {
+                share: Some(0.5),
+                route: Some("/random".into()),
+                duration: Some("10m".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let fired = wait_for_notification(&admin, "MonlabHighErrorRatio", "firing", 300).await;
+    assert_eq!(fired.receiver, "page");
+    let alert = fired
+        .alerts
+        .iter()
+        .find(|a| a.labels.get("alertname").map(String::as_str) == Some("MonlabHighErrorRatio"))
+        .unwrap();
+    assert_eq!(alert.labels["severity"], "critical");
+    assert!(alert.annotations["runbook_url"].ends_with("monlabhigherrorratio.md"));
+    let am: serde_json::Value = reqwest::get(format!("{}/api/v2/alerts", stack.am_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        am.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "MonlabHighErrorRatio"),
+        "Alertmanager does not hold the alert: {am}"
+    );
+
+    check_every_expression(&stack).await;
+
+    admin.stop("error-share").await.unwrap();
+    let resolved = wait_for_notification(&admin, "MonlabHighErrorRatio", "resolved", 300).await;
+    assert_eq!(resolved.receiver, "page");
+    drop(stop_traffic);
+    let counts = traffic.await.unwrap();
+    assert!(!counts.contains_key(&0), "transport errors: {counts:?}");
+}
+
+async fn wait_for_notification(
+    admin: &monlab::scenario::client::AdminClient,
+    alertname: &str,
+    status: &str,
+    secs: u64,
+) -> monlab::service::alerts::Notification {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let seen = admin.notifications(0).await.unwrap();
+        if let Some(n) = seen.iter().find(|n| {
+            n.alerts.iter().any(|a| {
+                a.status == status
+                    && a.labels.get("alertname").map(String::as_str) == Some(alertname)
+            })
+        }) {
+            return n.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {status} notification of {alertname} within {secs} s; received: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Every shipped expression parses; recording rules, dashboard and doc queries return data;
+/// for alert rules each selector returns data (an alert's condition is quiet when all is
+/// well); every raw metric name appears in `/metrics`.
+async fn check_every_expression(stack: &Stack) {
+    let exposition = reqwest::get(stack.monlab.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let recorded: BTreeSet<String> = promql::recorded_names().into_iter().collect();
+    let builtin = [
+        "up",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+        "scrape_duration_seconds",
+    ];
+    let mut failures = Vec::new();
+    for (place, expr) in promql::shipped_expressions() {
+        let names = promql::metric_names(&expr).unwrap_or_else(|e| panic!("{place}: {e}"));
+        for name in &names {
+            let exposed = exposition
+                .lines()
+                .any(|l| l.starts_with(name.as_str()) && l[name.len()..].starts_with(['{', ' ']));
+            if !recorded.contains(name) && !builtin.contains(&name.as_str()) && !exposed {
+                failures.push(format!("{place}: metric {name} is not in /metrics"));
+            }
+        }
+        if place.starts_with("rule ") && !recorded.iter().any(|r| place == format!("rule {r}")) {
+            for selector in promql::selectors(&expr) {
+                if stack.query(&selector).await.is_empty() && !selector.starts_with("up") {
+                    failures.push(format!("{place}: selector `{selector}` returns no data"));
+                }
+            }
+        } else if stack.query(&expr).await.is_empty() {
+            failures.push(format!("{place}: `{expr}` returns no data"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
+    use crate::harness::{free_port, monlab_command, temp_dir, Proc};
+    let data = temp_dir("monlab-up");
+    let deploy = crate::harness::deploy_dir();
+    let (port, pport, aport) = (free_port(), free_port(), free_port());
+    let mut cmd = monlab_command(&[
+        "up",
+        "--deploy",
+        deploy.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+        "--prometheus-port",
+        &pport.to_string(),
+        "--alertmanager-port",
+        &aport.to_string(),
+        "--interval",
+        "1s",
+        "--load-rate",
+        "10",
+    ]);
+    cmd.current_dir(data.path());
+    let mut up = Proc::spawn(cmd);
+    let out = up.wait_for_output("data, logs", Duration::from_secs(90));
+    let urls: Vec<String> = out
+        .lines()
+        .filter(|l| !l.contains("break it"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .map(str::to_string)
+        .collect();
+    assert!(urls.len() >= 5, "printed URLs: {urls:?}\n{out}");
+    for url in &urls {
+        // Prometheus's root redirects to its UI; anything else must answer 200.
+        let code = crate::harness::http_get_status(url).unwrap_or(0);
+        assert!(code == 200 || code == 302, "{url} answered {code}\n{out}");
+    }
+    let children = pids_mentioning(&[
+        &data.path().display().to_string(),
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(children.len() >= 3, "children found: {children:?}");
+    up.signal("TERM");
+    assert_eq!(
+        up.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        up.output()
+    );
+    let left: Vec<u32> = children
+        .into_iter()
+        .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Processes whose command line mentions any of `needles`.
+fn pids_mentioning(needles: &[&str]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if needles.iter().any(|n| cmdline.contains(n)) && !cmdline.contains(" up ") {
+            out.push(pid);
+        }
+    }
+    out
+}
