@@ -8,9 +8,11 @@
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
 //! - [`load`]: `monlab load`, open-loop traffic and its latency report.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
+//! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
-#![forbid(unsafe_code)]
+// One audited exception: stack::process sets the parent-death signal in a forked child.
+#![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
@@ -21,6 +23,7 @@ pub mod faults;
 pub mod load;
 pub mod logging;
 pub mod ml;
+pub mod recover;
 pub mod scenario;
 pub mod service;
 pub mod shutdown;

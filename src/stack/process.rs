@@ -93,6 +93,18 @@ impl Child {
             .stderr(Stdio::from(file2))
             .process_group(0)
             .kill_on_drop(true);
+        // If `up` itself is killed (SIGKILL runs no clean-up), the kernel sends each child
+        // SIGTERM, so no Prometheus or Alertmanager outlives it. Linux only.
+        #[cfg(target_os = "linux")]
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe; it touches no memory shared with the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let child = cmd.spawn().map_err(err)?;
         Ok(Self {
             name: name.into(),

@@ -4,8 +4,10 @@
 mod cli;
 mod deploy;
 mod harness;
+mod incidents;
 mod load;
 mod promql;
+mod recover;
 mod rules;
 mod serve;
 mod stack;

@@ -217,32 +217,39 @@ async fn check_every_expression(stack: &Stack) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
+/// Starts `monlab up` on free ports in a fresh data folder; returns it with its printout.
+fn start_up(extra: &[&str]) -> (crate::harness::Proc, tempfile::TempDir, u16, String) {
     use crate::harness::{free_port, monlab_command, temp_dir, Proc};
     let data = temp_dir("monlab-up");
     let deploy = crate::harness::deploy_dir();
     let (port, pport, aport) = (free_port(), free_port(), free_port());
-    let mut cmd = monlab_command(&[
-        "up",
-        "--deploy",
-        deploy.to_str().unwrap(),
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-        "--prometheus-port",
-        &pport.to_string(),
-        "--alertmanager-port",
-        &aport.to_string(),
-        "--interval",
-        "1s",
-        "--load-rate",
-        "10",
-    ]);
+    let mut args: Vec<String> = vec![
+        "up".into(),
+        "--deploy".into(),
+        deploy.display().to_string(),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--prometheus-port".into(),
+        pport.to_string(),
+        "--alertmanager-port".into(),
+        aport.to_string(),
+        "--interval".into(),
+        "1s".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = monlab_command(&args);
     cmd.current_dir(data.path());
     let mut up = Proc::spawn(cmd);
     let out = up.wait_for_output("data, logs", Duration::from_secs(90));
+    (up, data, port, out)
+}
+
+#[test]
+fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
+    let (mut up, data, port, out) = start_up(&["--load-rate", "10"]);
     let urls: Vec<String> = out
         .lines()
         .filter(|l| !l.contains("break it"))
@@ -267,11 +274,46 @@ fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
         "{}",
         up.output()
     );
-    let left: Vec<u32> = children
-        .into_iter()
-        .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_all_gone(children);
+}
+
+#[test]
+fn even_a_killed_monlab_up_leaves_nothing_behind() {
+    let (mut up, data, port, _) = start_up(&["--load-rate", "0"]);
+    let children = pids_mentioning(&[
+        &data.path().display().to_string(),
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(children.len() >= 3, "children found: {children:?}");
+    up.signal("KILL");
+    up.wait_exit(Duration::from_secs(10));
+    assert_all_gone(children);
+}
+
+/// Waits up to 20 s for every pid to be gone.
+fn assert_all_gone(pids: Vec<u32>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+            .filter(|p| {
+                // A zombie waiting for its reaper is gone in every sense that matters.
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| !s.contains(") Z "))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Processes whose command line mentions any of `needles`.

@@ -1,0 +1,189 @@
+//! The incidents of the design, each caught at its severity through the real Prometheus and
+//! Alertmanager, under load from the real load generator; and a clean baseline that raises
+//! nothing. Each test runs its own stack with the shipped rules at 1 s intervals, and writes
+//! its scoreboard to target/scoreboards/ (scripts/test prints them).
+
+use crate::harness::Stack;
+use monlab::config::LoadConfig;
+use monlab::faults::Incident;
+use monlab::scenario::{self, PlannedStep, PlayOptions, Scoreboard};
+use monlab::service::admin::StartRequest;
+use std::time::Duration;
+
+/// Load that every incident test runs under.
+const RATE: f64 = 30.0;
+
+/// Starts the real load generator against the stack until the sender is dropped.
+fn start_load(
+    stack: &Stack,
+    seed: u64,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<monlab::load::Report>,
+) {
+    let cfg = LoadConfig {
+        target: stack.monlab.addr.to_string().parse().unwrap(),
+        rate: RATE,
+        seed: Some(seed),
+        progress: false,
+        duration: Duration::from_secs(1200),
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        monlab::load::run(&cfg, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the load generator runs")
+    });
+    (tx, task)
+}
+
+fn save(name: &str, board: &Scoreboard) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scoreboards");
+    let _ = std::fs::create_dir_all(&dir);
+    let text = board.to_string();
+    let _ = std::fs::write(dir.join(format!("{name}.txt")), &text);
+    println!("{text}");
+}
+
+/// Plays one incident for `duration` under load and returns the scored row.
+async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration) -> scenario::Row {
+    let stack = Stack::start(&[]);
+    let (stop, load) = start_load(&stack, incident as u64);
+    stack
+        .wait_until(
+            "target up",
+            r#"up{job="monlab"} == 1"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    // Some normal traffic in every window before the break, as in life.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let steps = [PlannedStep {
+        incident,
+        at: Duration::ZERO,
+        duration,
+        request: StartRequest {
+            duration: Some(format!("{}ms", duration.as_millis())),
+            ..Default::default()
+        },
+    }];
+    let board = scenario::play(
+        &stack.admin(),
+        &steps,
+        PlayOptions {
+            resolve_wait,
+            poll: Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("the scenario plays");
+    drop(stop);
+    let report = load.await.unwrap();
+    assert!(report.total.sent > 0);
+    save(incident.name(), &board);
+    board.rows.into_iter().next().unwrap()
+}
+
+fn assert_caught(row: &scenario::Row, alert: &str) {
+    assert!(
+        row.alert.as_deref().is_some_and(|a| a.starts_with(alert)),
+        "{}: expected {alert} at {}, got {:?} (fired: {:?})",
+        row.incident,
+        row.expected_severity,
+        row.alert,
+        row.fired
+    );
+    assert!(
+        row.over_severity.is_empty(),
+        "{}: higher-severity alerts fired: {:?}",
+        row.incident,
+        row.over_severity
+    );
+    assert!(
+        row.resolve_seconds.is_some(),
+        "{}: {alert} did not resolve after the incident ended",
+        row.incident
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_down_pages() {
+    let row = play_one(
+        Incident::AuthDown,
+        Duration::from_secs(150),
+        Duration::from_secs(240),
+    )
+    .await;
+    assert_caught(&row, "MonlabLoginsFailing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_down_opens_a_ticket() {
+    let row = play_one(
+        Incident::ModelDown,
+        Duration::from_secs(240),
+        Duration::from_secs(360),
+    )
+    .await;
+    assert_caught(&row, "MonlabModelFallbackHigh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_users_raise_a_minor_alert_only() {
+    let row = play_one(
+        Incident::SlowUsers,
+        Duration::from_secs(300),
+        Duration::from_secs(660),
+    )
+    .await;
+    assert_caught(&row, "MonlabSlowRequests");
+}
+
+/// Five and a half minutes of steady load with nothing broken: no alert fires or is even
+/// pending, nothing reaches the webhook, and the recorded request rate equals what the load
+/// generator sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_baseline_raises_nothing() {
+    let stack = Stack::start(&[]);
+    let (stop, load) = start_load(&stack, 99);
+    // Before the first scrape `absent(up)` is true for a moment; watch from the first scrape.
+    stack
+        .wait_until(
+            "target up",
+            r#"up{job="monlab"} == 1"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = tokio::time::Instant::now();
+    let mut pending_seen = Vec::new();
+    while start.elapsed() < Duration::from_secs(330) {
+        for a in stack.query(r#"ALERTS{alertstate=~"pending|firing"}"#).await {
+            pending_seen.push(a["metric"].to_string());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let recorded = stack
+        .query(r#"sum(job_route:monlab_http_requests:rate5m{route=~"/random|/login|/predict"})"#)
+        .await;
+    let notifications = stack.admin().notifications(0).await.unwrap();
+    drop(stop);
+    let report = load.await.unwrap();
+    assert!(
+        pending_seen.is_empty(),
+        "alerts went pending or fired: {pending_seen:?}"
+    );
+    assert!(notifications.is_empty(), "notifications: {notifications:?}");
+    let recorded: f64 = recorded[0]["value"][1].as_str().unwrap().parse().unwrap();
+    let sent = report.achieved_rate;
+    assert!(
+        (recorded / sent - 1.0).abs() < 0.10,
+        "recorded {recorded:.2}/s vs sent {sent:.2}/s"
+    );
+    println!("baseline: sent {sent:.2}/s, recorded {recorded:.2}/s, no alerts");
+}
