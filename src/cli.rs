@@ -24,8 +24,34 @@ pub enum Command {
     Up(UpArgs),
     /// Break and mend a running service: list, start and stop incidents.
     Incident(IncidentArgs),
+    /// Run the batch job once and push its outcome to a Pushgateway.
+    Batch(BatchArgs),
     /// Send open-loop traffic to a running service and report rates and latencies.
     Load(LoadArgs),
+    /// Rebuild the value and delay distributions from Prometheus's histograms and fit them.
+    Recover(RecoverArgs),
+    /// Fit the credit-risk model and write it with the reference statistics of its data.
+    Train(TrainArgs),
+}
+
+/// Flags of `monlab train`. The same seed, rows and time write the same files byte for byte.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TrainArgs {
+    /// Seed of the training rows [default: 7, the shipped model's]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Training rows, from 1000 to 10000000 [default: 20000]
+    #[arg(long, value_name = "N")]
+    pub rows: Option<String>,
+    /// Folder for credit-risk.json and credit-risk.reference.json [default: models]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Training time written into both files, RFC 3339 [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub trained_at: Option<String>,
+    /// Print the held-out evaluation as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `monlab serve`; each can also come from `MONLAB_*` or the config file.
@@ -93,9 +119,24 @@ pub struct UpArgs {
     /// Scrape and rule-evaluation interval [default: as in deploy/prometheus/prometheus.yml]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
-    /// Background load in requests/s; 0 for none [default: 20]
+    /// Background load in requests/s, split over the replicas; 0 for none [default: 20]
     #[arg(long, value_name = "N")]
     pub load_rate: Option<String>,
+    /// Service instances, each on its own port from --port on [default: 1]
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<String>,
+    /// Two Prometheus replicas, an Alertmanager cluster of three, VictoriaMetrics
+    #[arg(long)]
+    pub ha: bool,
+    /// Port of VictoriaMetrics with --ha [default: 8428]
+    #[arg(long, value_name = "PORT")]
+    pub vm_port: Option<String>,
+    /// Port of the Pushgateway [default: 9091]
+    #[arg(long, value_name = "PORT")]
+    pub pushgateway_port: Option<String>,
+    /// How often the batch job runs (pushing to the Pushgateway); 0s for never [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub batch_every: Option<String>,
     /// Admin token of the service [default: a random one, printed] [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
@@ -142,6 +183,13 @@ pub enum IncidentAction {
         /// Route template affected, e.g. /random
         #[arg(long, value_name = "ROUTE")]
         route: Option<String>,
+        /// Feature affected: age, income, debt_ratio, credit_history_months (feature-drift);
+        /// also employment, region (missing-feature)
+        #[arg(long, value_name = "FEATURE")]
+        feature: Option<String>,
+        /// Shift of feature-drift in standard deviations of the training data, in [-3, 3]
+        #[arg(long, value_name = "SD", allow_hyphen_values = true)]
+        shift: Option<f64>,
     },
     /// Stop an incident.
     Stop {
@@ -194,10 +242,92 @@ pub struct LoadArgs {
     /// Seed for arrivals, routes, users and features, for a reproducible run [env: MONLAB_LOAD_SEED]
     #[arg(long, value_name = "N")]
     pub seed: Option<String>,
+    /// Share of predictions whose true outcome is sent to /feedback later, 0 to 1 [default: 0.5] [env: MONLAB_LOAD_FEEDBACK_SHARE]
+    #[arg(long, value_name = "SHARE")]
+    pub feedback_share: Option<String>,
+    /// Mean delay before an outcome is sent (exponential, cut at 10 means), at most 6m [default: 5s] [env: MONLAB_LOAD_FEEDBACK_DELAY]
+    #[arg(long, value_name = "DURATION")]
+    pub feedback_delay: Option<String>,
     /// Print the report as JSON on stdout (no progress bar)
     #[arg(long)]
     pub json: bool,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Flags of `monlab recover`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RecoverArgs {
+    /// Prometheus to ask [default: http://127.0.0.1:9090, the one `monlab up` runs]
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Length of the window, ending at --end (or now) [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+    /// Window start: RFC 3339 in UTC (2026-01-02T03:04:05Z) or Unix seconds
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Window end: RFC 3339 in UTC or Unix seconds [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Only this instance (host:port as Prometheus labels it) [default: sum over all]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub instance: Option<String>,
+    /// The scrape job of the service [default: monlab]
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// Which distribution: value, delay or both [default: both]
+    #[arg(long, value_name = "WHICH")]
+    pub metric: Option<String>,
+    /// Which histogram: auto (native when present, compared with classic), native or classic [default: auto]
+    #[arg(long, value_name = "KIND")]
+    pub source: Option<String>,
+    /// The service whose /distributions is the truth [default: the scraped instance, if on this machine]
+    #[arg(long, value_name = "URL")]
+    pub truth_url: Option<String>,
+    /// The true value distribution, e.g. "normal(mean=100, std_dev=15)" (overrides the service's)
+    #[arg(long, value_name = "DIST")]
+    pub truth_value: Option<String>,
+    /// The true delay distribution, e.g. "lognormal(mu=-3.2, sigma=0.5)" (overrides the service's)
+    #[arg(long, value_name = "DIST")]
+    pub truth_delay: Option<String>,
+    /// Fewest observations to answer with [default: 100]
+    #[arg(long, value_name = "N")]
+    pub min_samples: Option<String>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Also list every bucket (bounds, count, density, CDF) in the table
+    #[arg(long)]
+    pub buckets: bool,
+    /// Draw density histogram, fitted and true curves to FILE.png or FILE.svg
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Flags of `monlab batch`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct BatchArgs {
+    /// Pushgateway base URL [default: http://127.0.0.1:9091] [env: MONLAB_PUSHGATEWAY]
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Job label of the pushed group [default: monlab-backfill]
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// Rows to process [default: 200000]
+    #[arg(long, value_name = "N")]
+    pub rows: Option<String>,
+    /// How often the job is meant to run, pushed for the staleness alert [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub schedule: Option<String>,
+    /// Fail on purpose after the work (pushes a failure)
+    #[arg(long)]
+    pub fail: bool,
+    /// Seed of the drawn rows [default: 1]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<String>,
+    /// Print the outcome as JSON
+    #[arg(long)]
+    pub json: bool,
 }

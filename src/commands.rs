@@ -27,7 +27,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up(&args),
         Command::Incident(args) => incident(&args),
+        Command::Batch(args) => batch(&args),
         Command::Load(args) => load(&args),
+        Command::Recover(args) => recover(&args),
+        Command::Train(args) => train(&args),
     }
 }
 
@@ -90,7 +93,7 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                     );
                 } else {
                     println!(
-                        "{:<14} {:<9} {:<7} {:>8}  what users see",
+                        "{:<16} {:<9} {:<7} {:>8}  what users see",
                         "incident", "severity", "active", "left"
                     );
                     for s in states {
@@ -98,7 +101,7 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                             .remaining_seconds
                             .map_or("—".into(), |r| format!("{r:.0} s"));
                         println!(
-                            "{:<14} {:<9} {:<7} {:>8}  {}",
+                            "{:<16} {:<9} {:<7} {:>8}  {}",
                             s.name,
                             s.severity,
                             if s.active { "yes" } else { "no" },
@@ -114,12 +117,16 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 share,
                 seconds,
                 route,
+                feature,
+                shift,
             } => {
                 let req = crate::service::admin::StartRequest {
                     duration: duration.clone(),
                     share: *share,
                     seconds: *seconds,
                     route: route.clone(),
+                    feature: feature.clone(),
+                    shift: *shift,
                 };
                 let s = client.start(name, &req).await.map_err(refused)?;
                 if args.json {
@@ -172,6 +179,38 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     })
 }
 
+fn train(args: &crate::cli::TrainArgs) -> Result<(), CliError> {
+    let cfg = crate::config::TrainConfig::load(args)?;
+    let trained = crate::ml::train::train(cfg.seed, cfg.rows, &cfg.trained_at)
+        .map_err(|e| CliError::Failed(e.into()))?;
+    crate::ml::train::write(&cfg.out, &trained).map_err(|e| CliError::Failed(e.into()))?;
+    let e = &trained.evaluation;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(e).unwrap_or_default());
+    } else {
+        println!(
+            "trained {} on {} rows (seed {}); wrote {} and {}",
+            trained.model.version,
+            cfg.rows,
+            cfg.seed,
+            crate::ml::train::model_path(&cfg.out).display(),
+            crate::ml::train::reference_path(&cfg.out).display()
+        );
+        println!(
+            "held out ({} rows, {:.1}% defaults): model accuracy {:.4}, AUC {:.4}, log loss {:.4}; \
+             fallback rules accuracy {:.4}; approving everyone {:.4}",
+            e.rows,
+            100.0 * e.default_rate,
+            e.model_accuracy,
+            e.model_auc,
+            e.model_log_loss,
+            e.fallback_accuracy,
+            e.approve_all_accuracy
+        );
+    }
+    Ok(())
+}
+
 fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
     let layers = Layers::from_process(None)?;
     let cfg = crate::config::LoadConfig::load(args, &layers)?;
@@ -194,4 +233,42 @@ fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+fn recover(args: &crate::cli::RecoverArgs) -> Result<(), CliError> {
+    let cfg = crate::config::RecoverConfig::load(args, std::time::SystemTime::now())?;
+    // Every failure here leaves the user without an answer they could use (no Prometheus, no
+    // series, no data, too few samples, no picture): one line and exit 2, never a partial guess.
+    let report = runtime()?
+        .block_on(crate::recover::run(&cfg))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot encode the report: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+fn batch(args: &crate::cli::BatchArgs) -> Result<(), CliError> {
+    let layers = Layers::from_process(None)?;
+    let cfg = crate::batch::BatchConfig::load(args, &layers)?;
+    runtime()?.block_on(async {
+        match crate::batch::run(&cfg).await {
+            Ok(out) => {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                } else {
+                    println!(
+                        "{}: {} rows in {:.2} s, pushed to {}",
+                        cfg.job, out.rows, out.duration_seconds, cfg.pushgateway
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(CliError::Failed(e.into())),
+        }
+    })
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A bad setting; the message names it, its origin and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -505,6 +505,16 @@ pub struct UpConfig {
     pub admin_token: String,
     /// Extra `monlab serve` flags.
     pub serve_args: Vec<String>,
+    /// Service instances.
+    pub replicas: usize,
+    /// Two Prometheus replicas, an Alertmanager cluster and VictoriaMetrics.
+    pub ha: bool,
+    /// VictoriaMetrics port (with `ha`).
+    pub vm_port: u16,
+    /// Pushgateway port.
+    pub pushgateway_port: u16,
+    /// How often the batch job runs; `None` for never.
+    pub batch_every: Option<Duration>,
 }
 
 fn parse_port(raw: &str) -> Result<u16, String> {
@@ -585,6 +595,98 @@ impl UpConfig {
             load_rate,
             admin_token,
             serve_args: args.serve_args.clone(),
+            replicas: match &args.replicas {
+                None => 1,
+                Some(raw) => match raw.parse::<usize>() {
+                    Ok(n) if (1..=16).contains(&n) => n,
+                    _ => {
+                        return Err(flag_error(
+                            "--replicas",
+                            raw,
+                            "expected a whole number from 1 to 16",
+                        ))
+                    }
+                },
+            },
+            ha: args.ha,
+            vm_port: port("--vm-port", &args.vm_port, 8428)?,
+            pushgateway_port: port("--pushgateway-port", &args.pushgateway_port, 9091)?,
+            batch_every: match &args.batch_every {
+                None => Some(Duration::from_secs(600)),
+                Some(raw) => match parse_duration(raw) {
+                    Ok(d) if d.is_zero() => None,
+                    Ok(d) if d >= Duration::from_secs(10) => Some(d),
+                    Ok(_) => {
+                        return Err(flag_error(
+                            "--batch-every",
+                            raw,
+                            "must be 0s (never) or at least 10s",
+                        ))
+                    }
+                    Err(e) => return Err(flag_error("--batch-every", raw, e)),
+                },
+            },
+        })
+    }
+}
+
+/// Everything `monlab train` needs, validated.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Seed of the training rows.
+    pub seed: u64,
+    /// Training rows.
+    pub rows: usize,
+    /// Folder the two files go to.
+    pub out: PathBuf,
+    /// Training time written into the files (RFC 3339).
+    pub trained_at: String,
+}
+
+impl TrainConfig {
+    /// Validates `train`'s flags (it reads no environment: a training run is its flags).
+    pub fn load(args: &crate::cli::TrainArgs) -> Result<Self, ConfigError> {
+        let seed = match &args.seed {
+            None => crate::ml::train::SHIPPED_SEED,
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                flag_error(
+                    "--seed",
+                    raw,
+                    "expected a whole number from 0 to 18446744073709551615",
+                )
+            })?,
+        };
+        let rows = match &args.rows {
+            None => crate::ml::train::DEFAULT_ROWS,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1000..=10_000_000).contains(&n) => n,
+                _ => {
+                    return Err(flag_error(
+                        "--rows",
+                        raw,
+                        "expected a whole number from 1000 to 10000000",
+                    ))
+                }
+            },
+        };
+        let trained_at = match &args.trained_at {
+            None => humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            Some(raw) => match humantime::parse_rfc3339(raw.trim()) {
+                Ok(_) => raw.trim().to_string(),
+                Err(_) => {
+                    return Err(flag_error(
+                        "--trained-at",
+                        raw,
+                        "expected an RFC 3339 time such as 2026-11-25T00:00:00Z",
+                    ))
+                }
+            },
+        };
+        Ok(Self {
+            seed,
+            rows,
+            out: args.out.clone().unwrap_or_else(|| PathBuf::from("models")),
+            trained_at,
         })
     }
 }
@@ -621,6 +723,10 @@ pub struct LoadConfig {
     pub seed: Option<u64>,
     /// Whether to draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Share of predictions whose true outcome is sent to `/feedback`, from 0 to 1.
+    pub feedback_share: f64,
+    /// Mean delay before an outcome is sent (exponential, cut at 10 means).
+    pub feedback_delay: Duration,
 }
 
 impl Default for LoadConfig {
@@ -639,6 +745,10 @@ impl Default for LoadConfig {
             timeout: Duration::from_secs(10),
             seed: None,
             progress: false,
+            // Half the outcomes become known, a few seconds late: enough labels (about 1.5/s
+            // at 3 predictions/s) for accuracy over 5 minutes to be within ±0.02.
+            feedback_share: 0.5,
+            feedback_delay: Duration::from_secs(5),
         }
     }
 }
@@ -699,6 +809,16 @@ const LOAD_SEED: Setting = Setting {
     key: "load.seed",
     env: "MONLAB_LOAD_SEED",
     flag: "--seed",
+};
+const LOAD_FEEDBACK_SHARE: Setting = Setting {
+    key: "load.feedback_share",
+    env: "MONLAB_LOAD_FEEDBACK_SHARE",
+    flag: "--feedback-share",
+};
+const LOAD_FEEDBACK_DELAY: Setting = Setting {
+    key: "load.feedback_delay",
+    env: "MONLAB_LOAD_FEEDBACK_DELAY",
+    flag: "--feedback-delay",
 };
 
 /// Parses the load target: a plain `http://host[:port]` URL without a path.
@@ -805,7 +925,27 @@ impl LoadConfig {
                 .map(Some)
                 .map_err(|_| "expected a whole number from 0 to 18446744073709551615".into())
         })?;
+        let feedback_share = layers.get(
+            &LOAD_FEEDBACK_SHARE,
+            args.feedback_share.as_deref(),
+            d.feedback_share,
+            |r| match r.parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+                _ => Err("expected a share from 0 to 1".into()),
+            },
+        )?;
+        let feedback_delay = layers.get(
+            &LOAD_FEEDBACK_DELAY,
+            args.feedback_delay.as_deref(),
+            d.feedback_delay,
+            |r| match parse_duration(r)? {
+                x if x > Duration::from_secs(360) => Err("must be at most 6m".into()),
+                x => Ok(x),
+            },
+        )?;
         Ok(Self {
+            feedback_share,
+            feedback_delay,
             target,
             rate,
             arrivals,
@@ -819,6 +959,459 @@ impl LoadConfig {
             seed,
             // The report goes to stdout either way; --json keeps stderr quiet too, for scripts.
             progress: !args.quiet && !args.json,
+        })
+    }
+}
+
+/// Everything `monlab recover` needs, validated; the window is resolved to two instants.
+#[derive(Debug, Clone)]
+pub struct RecoverConfig {
+    /// Base URL of the Prometheus HTTP API (no trailing slash).
+    pub prometheus: String,
+    /// Window start.
+    pub start: SystemTime,
+    /// Window end.
+    pub end: SystemTime,
+    /// The service's scrape job.
+    pub job: String,
+    /// One instance; `None` sums over every instance of the job.
+    pub instance: Option<String>,
+    /// The distributions to rebuild.
+    pub metrics: Vec<crate::recover::Metric>,
+    /// Which histogram to read.
+    pub source: crate::recover::SourceChoice,
+    /// The service whose `/distributions` is the truth; `None`: the scraped instance, if local.
+    pub truth_url: Option<String>,
+    /// The true value distribution, overriding the service's.
+    pub truth_value: Option<Distribution>,
+    /// The true delay distribution, overriding the service's.
+    pub truth_delay: Option<Distribution>,
+    /// Fewest observations to answer with.
+    pub min_samples: u64,
+    /// Where to draw the picture.
+    pub plot: Option<PathBuf>,
+    /// Whether the table lists every bucket.
+    pub buckets: bool,
+}
+
+/// The longest window `recover` reads: a year, far beyond Prometheus's default retention.
+pub const RECOVER_MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses a plain-HTTP base URL; a path (a Prometheus `--web.route-prefix`) is kept.
+fn parse_http_base(raw: &str, example: &str) -> Result<String, String> {
+    let hint = || format!("expected an http:// URL such as {example}");
+    let uri: http::Uri = raw.parse().map_err(|_| hint())?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err("https is not supported; use an http:// URL".into()),
+        _ => return Err(hint()),
+    }
+    let authority = uri.authority().ok_or_else(hint)?;
+    if authority.host().is_empty() || authority.as_str().contains('@') || uri.query().is_some() {
+        return Err(hint());
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// Parses an instant: Unix seconds, or RFC 3339 in UTC.
+fn parse_instant(raw: &str) -> Result<SystemTime, String> {
+    if let Ok(secs) = raw.parse::<f64>() {
+        return if secs.is_finite() && (0.0..1e11).contains(&secs) {
+            Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs))
+        } else {
+            Err("Unix seconds must be from 0 to 1e11".into())
+        };
+    }
+    humantime::parse_rfc3339_weak(raw).map_err(|_| {
+        "expected RFC 3339 in UTC such as 2026-01-02T03:04:05Z, or Unix seconds".into()
+    })
+}
+
+/// A label value: non-empty, printable, one line.
+fn parse_label_value(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
+        Err("expected 1-256 printable characters".into())
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+impl RecoverConfig {
+    /// Validates `recover`'s flags; `now` ends the window when neither --end nor --start
+    /// with --window says otherwise.
+    pub fn load(args: &crate::cli::RecoverArgs, now: SystemTime) -> Result<Self, ConfigError> {
+        use crate::recover::{Metric, SourceChoice};
+        fn flag<T>(name: &str, raw: &str, r: Result<T, String>) -> Result<T, ConfigError> {
+            r.map_err(|e| flag_error(name, raw, e))
+        }
+        let prometheus = match &args.prometheus {
+            None => "http://127.0.0.1:9090".to_string(),
+            Some(raw) => flag(
+                "--prometheus",
+                raw,
+                parse_http_base(raw, "http://127.0.0.1:9090"),
+            )?,
+        };
+        let window = match &args.window {
+            None => None,
+            Some(raw) => Some(flag(
+                "--window",
+                raw,
+                parse_duration(raw).and_then(|d| match d {
+                    d if d.is_zero() => Err("must be greater than zero".into()),
+                    d if d > RECOVER_MAX_WINDOW => Err("must be at most 366d".into()),
+                    d => Ok(d),
+                }),
+            )?),
+        };
+        let start = match &args.start {
+            None => None,
+            Some(raw) => Some(flag("--start", raw, parse_instant(raw))?),
+        };
+        let end = match &args.end {
+            None => None,
+            Some(raw) => Some(flag("--end", raw, parse_instant(raw))?),
+        };
+        let default_window = Duration::from_secs(600);
+        let (start, end) = match (start, end, window) {
+            (Some(_), Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "--start, --end and --window together over-determine the window; give two \
+                     of them"
+                        .into(),
+                ))
+            }
+            (Some(s), Some(e), None) => (s, e),
+            (Some(s), None, Some(w)) => (s, s + w),
+            (Some(s), None, None) => (s, now),
+            (None, e, w) => {
+                let e = e.unwrap_or(now);
+                let w = w.unwrap_or(default_window);
+                (e.checked_sub(w).unwrap_or(std::time::UNIX_EPOCH), e)
+            }
+        };
+        if start >= end {
+            return Err(ConfigError(format!(
+                "the window starts at {} and ends at {}: the start must come first",
+                humantime::format_rfc3339_seconds(start),
+                humantime::format_rfc3339_seconds(end)
+            )));
+        }
+        if end.duration_since(start).unwrap_or_default() > RECOVER_MAX_WINDOW {
+            return Err(ConfigError("the window must be at most 366d long".into()));
+        }
+        let job = match &args.job {
+            None => "monlab".to_string(),
+            Some(raw) => flag("--job", raw, parse_label_value(raw))?,
+        };
+        let instance = match &args.instance {
+            None => None,
+            Some(raw) => Some(flag("--instance", raw, parse_label_value(raw))?),
+        };
+        let metrics = match args.metric.as_deref() {
+            None | Some("both") => vec![Metric::Value, Metric::Delay],
+            Some("value") => vec![Metric::Value],
+            Some("delay") => vec![Metric::Delay],
+            Some(raw) => return Err(flag_error("--metric", raw, "expected value, delay or both")),
+        };
+        let source = match args.source.as_deref() {
+            None | Some("auto") => SourceChoice::Auto,
+            Some("native") => SourceChoice::Native,
+            Some("classic") => SourceChoice::Classic,
+            Some(raw) => {
+                return Err(flag_error(
+                    "--source",
+                    raw,
+                    "expected auto, native or classic",
+                ))
+            }
+        };
+        let truth_url = match &args.truth_url {
+            None => None,
+            Some(raw) => Some(flag(
+                "--truth-url",
+                raw,
+                parse_http_base(raw, "http://127.0.0.1:8080"),
+            )?),
+        };
+        let truth_value = match &args.truth_value {
+            None => None,
+            Some(raw) => Some(flag(
+                "--truth-value",
+                raw,
+                Distribution::parse(raw).map_err(|e| e.to_string()),
+            )?),
+        };
+        let truth_delay = match &args.truth_delay {
+            None => None,
+            Some(raw) => Some(flag(
+                "--truth-delay",
+                raw,
+                Distribution::parse(raw)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| {
+                        d.validate_non_negative().map_err(|e| e.to_string())?;
+                        Ok(d)
+                    }),
+            )?),
+        };
+        let min_samples = match &args.min_samples {
+            None => 100,
+            Some(raw) => flag(
+                "--min-samples",
+                raw,
+                parse_bounded_count(raw, 1_000_000_000),
+            )?,
+        };
+        let plot = match &args.plot {
+            None => None,
+            Some(path) => {
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
+                if !matches!(ext.as_deref(), Some("png" | "svg")) {
+                    return Err(flag_error(
+                        "--plot",
+                        &path.display().to_string(),
+                        "the file name must end in .png or .svg",
+                    ));
+                }
+                Some(path.clone())
+            }
+        };
+        Ok(Self {
+            prometheus,
+            start,
+            end,
+            job,
+            instance,
+            metrics,
+            source,
+            truth_url,
+            truth_value,
+            truth_delay,
+            min_samples,
+            plot,
+            buckets: args.buckets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod recover_tests {
+    use super::*;
+    use crate::cli::RecoverArgs;
+
+    fn now() -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn the_window_is_resolved_from_any_two_of_start_end_and_length() {
+        let c = RecoverConfig::load(&RecoverArgs::default(), now()).unwrap();
+        assert_eq!(
+            (secs(c.start), secs(c.end)),
+            (1_800_000_000 - 600, 1_800_000_000)
+        );
+        assert_eq!(c.prometheus, "http://127.0.0.1:9090");
+        assert_eq!(c.metrics.len(), 2);
+        let args = RecoverArgs {
+            start: Some("2027-01-15T08:00:00Z".into()),
+            window: Some("1h".into()),
+            ..Default::default()
+        };
+        let c = RecoverConfig::load(&args, now()).unwrap();
+        assert_eq!(secs(c.end) - secs(c.start), 3600);
+        // 2027-01-15T08:00:00Z is 1.8e9 Unix seconds.
+        assert_eq!(secs(c.start), 1_800_000_000);
+        let args = RecoverArgs {
+            start: Some("1700000000".into()),
+            end: Some("1700000060.5".into()),
+            ..Default::default()
+        };
+        let c = RecoverConfig::load(&args, now()).unwrap();
+        assert_eq!((secs(c.start), secs(c.end)), (1_700_000_000, 1_700_000_060));
+    }
+
+    #[test]
+    fn bad_recover_flags_name_the_flag_on_one_line() {
+        let cases: Vec<(RecoverArgs, &str)> = vec![
+            (
+                RecoverArgs {
+                    window: Some("soon".into()),
+                    ..Default::default()
+                },
+                "invalid --window 'soon'",
+            ),
+            (
+                RecoverArgs {
+                    window: Some("0s".into()),
+                    ..Default::default()
+                },
+                "greater than zero",
+            ),
+            (
+                RecoverArgs {
+                    start: Some("yesterday".into()),
+                    ..Default::default()
+                },
+                "invalid --start 'yesterday': expected RFC 3339",
+            ),
+            (
+                RecoverArgs {
+                    start: Some("1700000100".into()),
+                    end: Some("1700000000".into()),
+                    ..Default::default()
+                },
+                "the start must come first",
+            ),
+            (
+                RecoverArgs {
+                    start: Some("1".into()),
+                    end: Some("2".into()),
+                    window: Some("1s".into()),
+                    ..Default::default()
+                },
+                "give two of them",
+            ),
+            (
+                RecoverArgs {
+                    prometheus: Some("https://p:9090".into()),
+                    ..Default::default()
+                },
+                "https is not supported",
+            ),
+            (
+                RecoverArgs {
+                    prometheus: Some("127.0.0.1:9090".into()),
+                    ..Default::default()
+                },
+                "invalid --prometheus",
+            ),
+            (
+                RecoverArgs {
+                    metric: Some("latency".into()),
+                    ..Default::default()
+                },
+                "expected value, delay or both",
+            ),
+            (
+                RecoverArgs {
+                    source: Some("summary".into()),
+                    ..Default::default()
+                },
+                "expected auto, native or classic",
+            ),
+            (
+                RecoverArgs {
+                    truth_value: Some("weibull(k=1)".into()),
+                    ..Default::default()
+                },
+                "unknown distribution 'weibull'",
+            ),
+            (
+                RecoverArgs {
+                    truth_delay: Some("normal(mean=0, std_dev=1)".into()),
+                    ..Default::default()
+                },
+                "invalid --truth-delay",
+            ),
+            (
+                RecoverArgs {
+                    min_samples: Some("0".into()),
+                    ..Default::default()
+                },
+                "invalid --min-samples '0'",
+            ),
+            (
+                RecoverArgs {
+                    plot: Some("out.jpg".into()),
+                    ..Default::default()
+                },
+                "must end in .png or .svg",
+            ),
+            (
+                RecoverArgs {
+                    instance: Some(String::new()),
+                    ..Default::default()
+                },
+                "invalid --instance",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = RecoverConfig::load(&args, now()).unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+            assert!(!err.contains('\n'), "{err:?} is not one line");
+        }
+    }
+}
+
+impl crate::batch::BatchConfig {
+    /// Validates `monlab batch`'s flags; the Pushgateway may also come from MONLAB_PUSHGATEWAY.
+    pub fn load(args: &crate::cli::BatchArgs, layers: &Layers) -> Result<Self, ConfigError> {
+        let (raw, flag) = match (&args.pushgateway, layers.env.get("MONLAB_PUSHGATEWAY")) {
+            (Some(u), _) => (u.clone(), "--pushgateway"),
+            (None, Some(u)) => (u.clone(), "MONLAB_PUSHGATEWAY"),
+            (None, None) => ("http://127.0.0.1:9091".to_string(), "--pushgateway"),
+        };
+        if !raw
+            .strip_prefix("http://")
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        {
+            return Err(flag_error(flag, &raw, "expected http://host:port"));
+        }
+        let job = args.job.clone().unwrap_or_else(|| "monlab-backfill".into());
+        if job.is_empty()
+            || job.len() > 64
+            || !job
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(flag_error(
+                "--job",
+                &job,
+                "expected 1-64 characters of A-Z, a-z, 0-9, '-', '_'",
+            ));
+        }
+        let rows = match &args.rows {
+            None => 200_000,
+            Some(r) => match r.parse::<u64>() {
+                Ok(n) if (1..=100_000_000).contains(&n) => n,
+                _ => {
+                    return Err(flag_error(
+                        "--rows",
+                        r,
+                        "expected a whole number from 1 to 100000000",
+                    ))
+                }
+            },
+        };
+        let schedule = match &args.schedule {
+            None => Duration::from_secs(600),
+            Some(r) => match parse_duration(r) {
+                Ok(d) if d >= Duration::from_secs(1) => d,
+                Ok(_) => return Err(flag_error("--schedule", r, "must be at least 1s")),
+                Err(e) => return Err(flag_error("--schedule", r, e)),
+            },
+        };
+        let seed = match &args.seed {
+            None => 1,
+            Some(r) => r
+                .parse::<u64>()
+                .map_err(|_| flag_error("--seed", r, "expected a whole number"))?,
+        };
+        Ok(Self {
+            pushgateway: raw.trim_end_matches('/').to_string(),
+            job,
+            rows,
+            schedule,
+            fail: args.fail,
+            seed,
         })
     }
 }

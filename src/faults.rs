@@ -34,18 +34,35 @@ pub enum Incident {
     ExtraLatency,
     /// Phantom requests hold a share of the concurrency limit, as a burst of traffic would.
     Burst,
+    /// The applicants change: one numeric feature's values move (the load generator applies it).
+    FeatureDrift,
+    /// Upstream stops sending one feature: it arrives as null (the load generator applies it).
+    MissingFeature,
+    /// The model's preprocessing breaks: every score collapses to about one value, one class.
+    OutputCollapse,
+    /// The relation between features and outcome changes (the load generator's labels follow
+    /// [`crate::ml::dataset::Regime::Recession`]); inputs and scores look as before.
+    ConceptDrift,
 }
 
 impl Incident {
     /// Every incident, in display order.
-    pub const ALL: [Incident; 6] = [
+    pub const ALL: [Incident; 10] = [
         Self::AuthDown,
         Self::ModelDown,
         Self::SlowUsers,
         Self::ErrorShare,
         Self::ExtraLatency,
         Self::Burst,
+        Self::FeatureDrift,
+        Self::MissingFeature,
+        Self::OutputCollapse,
+        Self::ConceptDrift,
     ];
+
+    /// The incidents that happen in the world rather than in the service: the load generator
+    /// reads them from `GET /incidents` and changes the applicants or outcomes it sends.
+    pub const WORLD: [Incident; 3] = [Self::FeatureDrift, Self::MissingFeature, Self::ConceptDrift];
 
     /// The name used in the API, the CLI, scenarios and the metric label.
     pub fn name(self) -> &'static str {
@@ -56,6 +73,10 @@ impl Incident {
             Self::ErrorShare => "error-share",
             Self::ExtraLatency => "extra-latency",
             Self::Burst => "burst",
+            Self::FeatureDrift => "feature-drift",
+            Self::MissingFeature => "missing-feature",
+            Self::OutputCollapse => "output-collapse",
+            Self::ConceptDrift => "concept-drift",
         }
     }
 
@@ -64,8 +85,15 @@ impl Incident {
         Self::ALL.into_iter().find(|i| i.name() == name)
     }
 
-    /// The severity at which monitoring must catch it.
+    /// The severity at which monitoring must catch it with its default parameters.
     pub fn severity(self) -> &'static str {
+        self.severity_for(&self.defaults())
+    }
+
+    /// The severity at which monitoring must catch it with `params` (resolved). Only
+    /// feature-drift depends on them: a shift whose expected PSI against the shipped reference
+    /// reaches [`FEATURE_DRIFT_MAJOR_PSI`] is major, a smaller one minor.
+    pub fn severity_for(self, params: &Params) -> &'static str {
         match self {
             Self::AuthDown => "critical",
             Self::ModelDown => "major",
@@ -73,6 +101,16 @@ impl Incident {
             Self::ExtraLatency => "major",
             Self::SlowUsers | Self::Burst => "minor",
             Self::ErrorShare => "critical",
+            Self::FeatureDrift => {
+                let psi = expected_drift_psi(params);
+                if psi >= FEATURE_DRIFT_MAJOR_PSI {
+                    "major"
+                } else {
+                    "minor"
+                }
+            }
+            // Answers keep coming, with status 200, but they are wrong or worse: a ticket.
+            Self::MissingFeature | Self::OutputCollapse | Self::ConceptDrift => "major",
         }
     }
 
@@ -85,6 +123,16 @@ impl Incident {
             Self::ErrorShare => "a share of a route's requests fails with 500",
             Self::ExtraLatency => "every request of a route is slower by a fixed amount",
             Self::Burst => "a burst of traffic holds a share of the concurrency limit",
+            Self::FeatureDrift => {
+                "applicants change: one feature's values move by a number of standard deviations"
+            }
+            Self::MissingFeature => "upstream stops sending one feature: it arrives as null",
+            Self::OutputCollapse => {
+                "the model's scores collapse to one value: every applicant is approved"
+            }
+            Self::ConceptDrift => {
+                "a recession changes who defaults: the model's answers look normal but are wrong"
+            }
         }
     }
 
@@ -94,24 +142,34 @@ impl Incident {
             Self::SlowUsers => Params {
                 share: Some(0.01),
                 seconds: Some(2.0),
-                route: None,
+                ..Params::default()
             },
             Self::ErrorShare => Params {
                 share: Some(0.2),
-                seconds: None,
                 route: Some("/random".into()),
+                ..Params::default()
             },
             Self::ExtraLatency => Params {
-                share: None,
                 seconds: Some(0.5),
                 route: Some("/random".into()),
+                ..Params::default()
             },
             Self::Burst => Params {
                 share: Some(0.9),
-                seconds: None,
-                route: None,
+                ..Params::default()
             },
-            Self::AuthDown | Self::ModelDown => Params::default(),
+            Self::FeatureDrift => Params {
+                feature: Some(DEFAULT_DRIFT_FEATURE.into()),
+                shift: Some(DEFAULT_DRIFT_SHIFT),
+                ..Params::default()
+            },
+            Self::MissingFeature => Params {
+                feature: Some("income".into()),
+                ..Params::default()
+            },
+            Self::AuthDown | Self::ModelDown | Self::OutputCollapse | Self::ConceptDrift => {
+                Params::default()
+            }
         }
     }
 }
@@ -128,6 +186,52 @@ pub struct Params {
     /// The route template affected (error-share, extra-latency).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// The feature affected: a numeric one for feature-drift, any for missing-feature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    /// How far feature-drift moves the feature, in standard deviations of its training values
+    /// (negative moves it down), in [-3, 3].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<f64>,
+}
+
+/// The feature feature-drift moves by default.
+pub const DEFAULT_DRIFT_FEATURE: &str = "income";
+/// The default shift: a quarter of a standard deviation of income (about 6,800 more), a
+/// moderate drift (expected PSI about 0.16 against the shipped reference): minor.
+pub const DEFAULT_DRIFT_SHIFT: f64 = 0.25;
+/// Expected PSI from which a feature-drift is major; the alert rules use the same bands
+/// (0.1 minor, 0.25 major: the usual reading of PSI).
+pub const FEATURE_DRIFT_MAJOR_PSI: f64 = 0.25;
+
+/// The PSI a feature-drift with `params` would show once the whole window has shifted: the
+/// shipped reference sample moved as the load generator moves requests, binned against the
+/// reference edges. 0 for anything that is not a numeric feature.
+pub fn expected_drift_psi(params: &Params) -> f64 {
+    let Some(feature) = params
+        .feature
+        .as_deref()
+        .filter(|f| crate::ml::features::NUMERIC.contains(f))
+    else {
+        return 0.0;
+    };
+    let reference = crate::ml::reference::Reference::shipped();
+    let r = reference.numeric(feature);
+    let moved: Vec<f64> = r
+        .sample
+        .iter()
+        .map(|x| shift_value(feature, *x, params.shift.unwrap_or(0.0), r.std_dev))
+        .collect();
+    crate::ml::drift::psi(
+        &crate::ml::drift::shares(&r.edges, &r.sample),
+        &crate::ml::drift::shares(&r.edges, &moved),
+    )
+}
+
+/// One value of `feature` moved by `shift` standard deviations (`std_dev`), then rounded and
+/// kept in range the way the population writes it.
+pub fn shift_value(feature: &str, x: f64, shift: f64, std_dev: f64) -> f64 {
+    crate::ml::dataset::round_like_population(feature, x + shift * std_dev)
 }
 
 /// A start request refused; the message names the field.
@@ -157,11 +261,45 @@ impl Params {
         if self.route.is_some() && d.route.is_none() {
             return Err(refuse("route"));
         }
+        if self.feature.is_some() && d.feature.is_none() {
+            return Err(refuse("feature"));
+        }
+        if self.shift.is_some() && d.shift.is_none() {
+            return Err(refuse("shift"));
+        }
         let p = Params {
             share: self.share.or(d.share),
             seconds: self.seconds.or(d.seconds),
             route: self.route.or(d.route),
+            feature: self.feature.or(d.feature),
+            shift: self.shift.or(d.shift),
         };
+        if let Some(f) = &p.feature {
+            use crate::ml::features::{CATEGORICAL, NUMERIC};
+            let allowed: Vec<&str> = if incident == Incident::FeatureDrift {
+                NUMERIC.to_vec()
+            } else {
+                NUMERIC.iter().chain(CATEGORICAL.iter()).copied().collect()
+            };
+            if !allowed.contains(&f.as_str()) {
+                return Err(ParamError {
+                    field: "feature",
+                    message: format!(
+                        "feature must be one of {}, got {:?}",
+                        allowed.join(", "),
+                        f.chars().take(40).collect::<String>()
+                    ),
+                });
+            }
+        }
+        if let Some(s) = p.shift {
+            if !(s.is_finite() && s != 0.0 && (-3.0..=3.0).contains(&s)) {
+                return Err(ParamError {
+                    field: "shift",
+                    message: format!("shift must be in [-3, 3] and not 0, got {s}"),
+                });
+            }
+        }
         if let Some(s) = p.share {
             if !(s.is_finite() && s > 0.0 && s <= 1.0) {
                 return Err(ParamError {
@@ -343,7 +481,9 @@ impl Faults {
         let a = map.get(&incident).filter(|a| a.ends > now);
         IncidentState {
             name: incident.name().into(),
-            severity: incident.severity().into(),
+            severity: a
+                .map_or_else(|| incident.severity(), |a| incident.severity_for(&a.params))
+                .into(),
             description: incident.description().into(),
             active: a.is_some(),
             started_at: a.map(|a| epoch(a.started_at)),
@@ -439,5 +579,62 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad(secs, Incident::ExtraLatency), "seconds");
+        let feature = |f: &str| Params {
+            feature: Some(f.into()),
+            ..Default::default()
+        };
+        // Drift moves numbers; a missing feature may be any feature; others take none.
+        assert_eq!(bad(feature("region"), Incident::FeatureDrift), "feature");
+        assert_eq!(
+            bad(feature("shoe_size"), Incident::MissingFeature),
+            "feature"
+        );
+        assert_eq!(bad(feature("age"), Incident::ConceptDrift), "feature");
+        assert!(feature("region")
+            .resolve(Incident::MissingFeature, &routes)
+            .is_ok());
+        for s in [0.0, 3.5, f64::NAN] {
+            let p = Params {
+                shift: Some(s),
+                ..Default::default()
+            };
+            assert_eq!(bad(p, Incident::FeatureDrift), "shift");
+        }
+        let p = Params {
+            shift: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(bad(p, Incident::MissingFeature), "shift");
+    }
+
+    #[test]
+    fn feature_drift_is_major_only_when_large() {
+        let p = Params::default()
+            .resolve(Incident::FeatureDrift, &[])
+            .unwrap();
+        assert_eq!(p.feature.as_deref(), Some(DEFAULT_DRIFT_FEATURE));
+        // The default sits inside the minor band with room on both sides for window noise.
+        let psi = expected_drift_psi(&p);
+        assert!((0.13..0.19).contains(&psi), "default expected PSI {psi}");
+        assert_eq!(Incident::FeatureDrift.severity_for(&p), "minor");
+        assert_eq!(Incident::FeatureDrift.severity(), "minor");
+        let large = Params {
+            feature: Some("age".into()),
+            shift: Some(1.0),
+            ..Default::default()
+        };
+        assert!(expected_drift_psi(&large) > 1.0);
+        assert_eq!(Incident::FeatureDrift.severity_for(&large), "major");
+        let f = Faults::default();
+        let state = f.start(Incident::FeatureDrift, large, Duration::from_secs(60));
+        assert_eq!(state.severity, "major");
+        assert_eq!(f.state(Incident::FeatureDrift).params.shift, Some(1.0));
+        for i in [
+            Incident::MissingFeature,
+            Incident::OutputCollapse,
+            Incident::ConceptDrift,
+        ] {
+            assert_eq!(i.severity(), "major", "{}", i.name());
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
 //! - [`load`]: `monlab load`, open-loop traffic and its latency report.
+//! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`shutdown`]: the one signal future.
@@ -15,6 +16,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod config;

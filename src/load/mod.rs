@@ -5,15 +5,22 @@
 //! stalled server never moves a request's intended time, and latency is measured from that
 //! time, so the report does not hide coordinated omission. Requests go over pooled keep-alive
 //! connections (hyper's client). See [`run`] and [`Report`].
+//!
+//! Alongside, a task reads the service's incidents every second ([`world`]) so applicants
+//! drift, lose a feature or default differently while those incidents run, and a share of the
+//! predictions gets its true outcome sent to `/feedback` after a delay. Feedback is extra
+//! traffic: it does not count against `--rate` or the mix, and is reported apart.
 
 pub mod progress;
 pub mod report;
 pub mod request;
 pub mod schedule;
+pub mod world;
 
-pub use report::{Latency, Report, RouteReport};
+pub use report::{FeedbackReport, Latency, Report, RouteReport};
 pub use request::{Mix, Route};
 pub use schedule::Arrivals;
+pub use world::World;
 
 use crate::config::LoadConfig;
 use http_body_util::{BodyExt, Full};
@@ -21,7 +28,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 use report::{Failure, Outcome, Recorder, RunFacts};
@@ -53,6 +60,8 @@ pub struct Live {
     finished: AtomicU64,
     /// Transport errors and 5xx responses so far.
     errors: AtomicU64,
+    /// Feedback requests sent so far.
+    feedback_sent: AtomicU64,
 }
 
 impl Live {
@@ -74,10 +83,19 @@ struct Shared {
     recorder: Mutex<Recorder>,
     live: Arc<Live>,
     timeout: Duration,
+    target: http::uri::Authority,
+    /// One permit per feedback waiting for its delay or in flight.
+    feedback_permits: Arc<Semaphore>,
 }
 
 /// Longest wait for cancelled requests to notice the stop and release their permits.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// Most feedback waiting at once (about 28 minutes of it at the default 3 predictions/s,
+/// half of them labelled, 5 s mean delay... far more than ever waits); past it, feedback is
+/// dropped and counted.
+const MAX_PENDING_FEEDBACK: usize = 100_000;
+/// Largest `/predict` answer read for its prediction id.
+const MAX_PREDICT_ANSWER: usize = 16 * 1024;
 
 /// Sends the configured load until its schedule ends or `stop` resolves, then waits for the
 /// requests in flight (at most the request timeout; on `stop` they are cancelled) and returns
@@ -103,11 +121,15 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
 
     let live = Arc::new(Live::default());
     let shared = Arc::new(Shared {
-        client,
+        client: client.clone(),
         recorder: Mutex::new(Recorder::new()?),
         live: live.clone(),
         timeout: cfg.timeout,
+        target: cfg.target.clone(),
+        feedback_permits: Arc::new(Semaphore::new(MAX_PENDING_FEEDBACK)),
     });
+    let world = Arc::new(RwLock::new(World::default()));
+    let poller = tokio::spawn(world::poll(client, cfg.target.clone(), world.clone()));
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let (cancel, cancelled) = watch::channel(false);
     let progress = if cfg.progress {
@@ -131,7 +153,9 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
             cfg.mix,
             cfg.users,
             cfg.bad_login_share,
-        ),
+        )
+        .with_feedback(cfg.feedback_share, cfg.feedback_delay),
+        world,
         rng: request_rng,
         next: 0.0,
         sent: 0,
@@ -177,6 +201,31 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
             _ = tokio::time::timeout(bound, drained) => {}
         }
     }
+    // Every prediction has ended, so no feedback is added now. Wait for the pending ones
+    // as long as a request may take, then cancel the rest (reported as cancelled).
+    let pending = async {
+        let all = u32::try_from(MAX_PENDING_FEEDBACK).unwrap_or(u32::MAX);
+        let _ = shared.feedback_permits.acquire_many(all).await;
+    };
+    tokio::pin!(pending);
+    let waited = if stopped_early {
+        None
+    } else {
+        let bound = cfg
+            .timeout
+            .min(cfg.feedback_delay.mul_f64(request::FEEDBACK_DELAY_CAP))
+            + cfg.timeout;
+        tokio::select! {
+            biased;
+            () = &mut stop => None,
+            r = tokio::time::timeout(bound, &mut pending) => r.ok(),
+        }
+    };
+    if waited.is_none() {
+        let _ = cancel.send(true);
+        let _ = tokio::time::timeout(CANCEL_GRACE, &mut pending).await;
+    }
+    poller.abort();
     if let Some(p) = progress {
         p.finish();
     }
@@ -189,6 +238,9 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
         elapsed,
         stopped_early,
         sent: [0, 1, 2].map(|i| live.sent[i].load(Ordering::Relaxed)),
+        feedback_sent: live.feedback_sent.load(Ordering::Relaxed),
+        feedback_share: cfg.feedback_share,
+        feedback_delay: cfg.feedback_delay,
         routes: Route::ALL
             .into_iter()
             .filter(|r| cfg.mix.weight(*r) > 0.0)
@@ -202,6 +254,7 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
 struct Dispatch {
     schedule: schedule::Schedule,
     requests: request::Requests,
+    world: Arc<RwLock<World>>,
     rng: SmallRng,
     /// Intended time of the next arrival, in seconds from the start.
     next: f64,
@@ -250,7 +303,8 @@ impl Dispatch {
                     Err(_) => break,
                 },
             };
-            let prepared = self.requests.next(&mut self.rng)?;
+            let world = *self.world.read();
+            let prepared = self.requests.next(&mut self.rng, &world)?;
             shared.live.sent[prepared.route.index()].fetch_add(1, Ordering::Relaxed);
             tokio::spawn(send(
                 shared.clone(),
@@ -268,8 +322,36 @@ impl Dispatch {
     }
 }
 
-/// Sends one request, reads the whole response (so the connection goes back to the pool),
-/// and records the outcome.
+/// Sends a request and reads the whole response (so the connection goes back to the pool),
+/// keeping up to `keep` bytes of its body.
+async fn exchange(
+    shared: &Shared,
+    request: http::Request<Full<Bytes>>,
+    keep: usize,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let response = shared.client.request(request).await.map_err(|e| {
+        if e.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::Http
+        }
+    })?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Failure::Http)?;
+        if let Some(data) = frame.data_ref() {
+            if kept.len() + data.len() <= keep {
+                kept.extend_from_slice(data);
+            }
+        }
+    }
+    Ok((status, kept))
+}
+
+/// Sends one request, reads the whole response, records the outcome, and for a prediction
+/// picked for feedback, plans its feedback.
 async fn send(
     shared: Arc<Shared>,
     prepared: request::Prepared,
@@ -277,30 +359,24 @@ async fn send(
     permit: OwnedSemaphorePermit,
     mut cancelled: watch::Receiver<bool>,
 ) {
-    let request::Prepared { route, request } = prepared;
-    let sent_at = Instant::now();
-    let exchange = async {
-        let response = shared.client.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                Failure::Connect
-            } else {
-                Failure::Http
-            }
-        })?;
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            frame.map_err(|_| Failure::Http)?;
-        }
-        Ok::<u16, Failure>(status)
+    let request::Prepared {
+        route,
+        request,
+        feedback,
+    } = prepared;
+    let keep = if feedback.is_some() {
+        MAX_PREDICT_ANSWER
+    } else {
+        0
     };
-    let outcome = tokio::select! {
+    let sent_at = Instant::now();
+    let (outcome, body) = tokio::select! {
         biased;
-        _ = cancelled.wait_for(|c| *c) => Outcome::Cancelled,
-        r = tokio::time::timeout(shared.timeout, exchange) => match r {
-            Ok(Ok(status)) => Outcome::Response(status),
-            Ok(Err(failure)) => Outcome::Failed(failure),
-            Err(_) => Outcome::Failed(Failure::Timeout),
+        _ = cancelled.wait_for(|c| *c) => (Outcome::Cancelled, Vec::new()),
+        r = tokio::time::timeout(shared.timeout, exchange(&shared, request, keep)) => match r {
+            Ok(Ok((status, body))) => (Outcome::Response(status), body),
+            Ok(Err(failure)) => (Outcome::Failed(failure), Vec::new()),
+            Err(_) => (Outcome::Failed(Failure::Timeout), Vec::new()),
         },
     };
     let done = Instant::now();
@@ -313,7 +389,104 @@ async fn send(
         .recorder
         .lock()
         .record(route, outcome, done - began, done - sent_at);
+    if let Some(planned) = feedback {
+        plan_feedback(&shared, planned, outcome, &body, done, cancelled);
+    }
     shared.live.finished.fetch_add(1, Ordering::Relaxed);
     // Released only now, so holding every permit means every outcome is recorded.
+    drop(permit);
+}
+
+/// Schedules the feedback of an answered prediction, or counts why it cannot be sent.
+fn plan_feedback(
+    shared: &Arc<Shared>,
+    planned: request::PlannedFeedback,
+    outcome: Outcome,
+    body: &[u8],
+    answered: Instant,
+    cancelled: watch::Receiver<bool>,
+) {
+    let id = matches!(outcome, Outcome::Response(200))
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|v| v["prediction_id"].as_str().map(str::to_string));
+    let Some(id) = id else {
+        // Nothing to label: the prediction failed.
+        shared.recorder.lock().feedback_skipped();
+        return;
+    };
+    let Ok(permit) = shared.feedback_permits.clone().try_acquire_owned() else {
+        shared.recorder.lock().feedback_dropped();
+        return;
+    };
+    shared.recorder.lock().feedback_planned();
+    tokio::spawn(send_feedback(
+        shared.clone(),
+        id,
+        planned,
+        answered + planned.delay,
+        permit,
+        cancelled,
+    ));
+}
+
+/// Waits until the outcome is known, then sends it to `/feedback` and records the answer.
+async fn send_feedback(
+    shared: Arc<Shared>,
+    prediction_id: String,
+    planned: request::PlannedFeedback,
+    due: Instant,
+    permit: OwnedSemaphorePermit,
+    mut cancelled: watch::Receiver<bool>,
+) {
+    let waited = tokio::select! {
+        biased;
+        _ = cancelled.wait_for(|c| *c) => false,
+        () = tokio::time::sleep_until(due) => true,
+    };
+    let outcome = if waited {
+        let body = serde_json::to_vec(&crate::service::feedback::FeedbackRequest {
+            prediction_id,
+            label: planned.label,
+        })
+        .unwrap_or_default();
+        let uri = http::Uri::builder()
+            .scheme(http::uri::Scheme::HTTP)
+            .authority(shared.target.clone())
+            .path_and_query(crate::service::routes::FEEDBACK)
+            .build();
+        let request = uri.and_then(|uri| {
+            http::Request::post(uri)
+                .header(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                )
+                .body(Full::new(Bytes::from(body)))
+        });
+        match request {
+            Ok(request) => {
+                shared.live.feedback_sent.fetch_add(1, Ordering::Relaxed);
+                let sent_at = Instant::now();
+                let outcome = tokio::select! {
+                    biased;
+                    _ = cancelled.wait_for(|c| *c) => Outcome::Cancelled,
+                    r = tokio::time::timeout(shared.timeout, exchange(&shared, request, 0)) => match r {
+                        Ok(Ok((status, _))) => Outcome::Response(status),
+                        Ok(Err(failure)) => Outcome::Failed(failure),
+                        Err(_) => Outcome::Failed(Failure::Timeout),
+                    },
+                };
+                Some((outcome, Instant::now() - sent_at))
+            }
+            // The parts are fixed and valid; if building ever failed, the label is dropped.
+            Err(_) => None,
+        }
+    } else {
+        Some((Outcome::Cancelled, Duration::ZERO))
+    };
+    match outcome {
+        Some((outcome, took)) => shared.recorder.lock().record_feedback(outcome, took),
+        None => shared.recorder.lock().feedback_dropped(),
+    }
     drop(permit);
 }

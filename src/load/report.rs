@@ -117,6 +117,11 @@ pub struct Recorder {
     routes: [Stats; 3],
     // Recorded alongside the routes so the total needs no histogram merge at the end.
     all: Stats,
+    // Feedback is extra traffic, kept out of the routes and the total.
+    feedback: Stats,
+    feedback_planned: u64,
+    feedback_skipped: u64,
+    feedback_dropped: u64,
 }
 
 impl Recorder {
@@ -125,6 +130,10 @@ impl Recorder {
         Ok(Self {
             routes: [Stats::new()?, Stats::new()?, Stats::new()?],
             all: Stats::new()?,
+            feedback: Stats::new()?,
+            feedback_planned: 0,
+            feedback_skipped: 0,
+            feedback_dropped: 0,
         })
     }
 
@@ -133,6 +142,26 @@ impl Recorder {
     pub fn record(&mut self, route: Route, outcome: Outcome, latency: Duration, service: Duration) {
         self.routes[route.index()].record(outcome, latency, service);
         self.all.record(outcome, latency, service);
+    }
+
+    /// Records how one feedback request ended and how long it took from its send.
+    pub fn record_feedback(&mut self, outcome: Outcome, took: Duration) {
+        self.feedback.record(outcome, took, took);
+    }
+
+    /// Counts a prediction whose feedback is scheduled.
+    pub fn feedback_planned(&mut self) {
+        self.feedback_planned += 1;
+    }
+
+    /// Counts a prediction picked for feedback that failed, so there is nothing to label.
+    pub fn feedback_skipped(&mut self) {
+        self.feedback_skipped += 1;
+    }
+
+    /// Counts a feedback not sent because too many were waiting.
+    pub fn feedback_dropped(&mut self) {
+        self.feedback_dropped += 1;
     }
 }
 
@@ -155,6 +184,30 @@ pub struct RunFacts {
     pub sent: [u64; 3],
     /// Routes with a positive weight, reported even when nothing was sent to them.
     pub routes: Vec<Route>,
+    /// Feedback requests sent.
+    pub feedback_sent: u64,
+    /// Share of predictions whose outcome is reported.
+    pub feedback_share: f64,
+    /// Mean delay of the outcomes.
+    pub feedback_delay: Duration,
+}
+
+/// The feedback a run sent: true outcomes of a share of its predictions, after a delay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackReport {
+    /// Share of predictions picked for feedback.
+    pub share: f64,
+    /// Mean delay from an answer to its feedback, in seconds.
+    pub mean_delay_seconds: f64,
+    /// Answered predictions whose feedback was scheduled.
+    pub planned: u64,
+    /// Picked predictions that failed, so had nothing to label.
+    pub skipped: u64,
+    /// Feedback not sent because too many were waiting.
+    pub dropped: u64,
+    /// The `/feedback` requests: sent, answered by status, cancelled (still waiting at the
+    /// end of the run), latency from the send.
+    pub requests: RouteReport,
 }
 
 /// Latency percentiles in seconds.
@@ -242,6 +295,9 @@ pub struct Report {
     pub total: RouteReport,
     /// Per route template (`/random`, `/login`, `/predict`).
     pub routes: BTreeMap<String, RouteReport>,
+    /// Feedback sent besides (not part of `total` or the mix).
+    #[serde(default)]
+    pub feedback: FeedbackReport,
 }
 
 impl Recorder {
@@ -270,6 +326,19 @@ impl Recorder {
                     (r.path().to_string(), s)
                 })
                 .collect(),
+            feedback: FeedbackReport {
+                share: facts.feedback_share,
+                mean_delay_seconds: facts.feedback_delay.as_secs_f64(),
+                planned: self.feedback_planned,
+                skipped: self.feedback_skipped,
+                dropped: self.feedback_dropped,
+                requests: {
+                    // Cancelled before sending counts as cancelled, not as sent.
+                    let mut r = self.feedback.summary(facts.feedback_sent);
+                    r.sent = facts.feedback_sent;
+                    r
+                },
+            },
         }
     }
 }
@@ -376,6 +445,29 @@ impl fmt::Display for Report {
                 failures(r)
             )?;
         }
+        let fb = &self.feedback;
+        if fb.share > 0.0 {
+            writeln!(
+                f,
+                "  {:<10} {:>9} {:>9}  {:<28} {}",
+                "/feedback",
+                fb.requests.sent,
+                fb.requests.completed,
+                statuses(&fb.requests),
+                failures(&fb.requests)
+            )?;
+            writeln!(
+                f,
+                "  (feedback: share {:.2}, mean delay {:.1} s; {} planned, {} cancelled at the end, \
+                 {} skipped for failed predictions, {} dropped; not in the totals)",
+                fb.share,
+                fb.mean_delay_seconds,
+                fb.planned,
+                fb.requests.cancelled,
+                fb.skipped,
+                fb.dropped
+            )?;
+        }
         latency_table(f, "latency from the intended send time (ms)", self, |r| {
             &r.latency
         })?;
@@ -400,6 +492,9 @@ mod tests {
             stopped_early: false,
             sent,
             routes: vec![Route::Random, Route::Login],
+            feedback_sent: 0,
+            feedback_share: 0.0,
+            feedback_delay: Duration::ZERO,
         }
     }
 

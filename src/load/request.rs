@@ -3,9 +3,11 @@
 //! Users are `u0..u{N-1}`, drawn uniformly, so per-user effects on the service (the slow-users
 //! incident) hit a steady share of the traffic. Logins carry the user's valid token except for
 //! a configured share that gets a wrong one (a 401, the client errors a real login sees).
-//! Predictions carry an applicant drawn from the same population the model was trained on.
-//! See [`Requests`].
+//! Predictions carry an applicant drawn from the same population the model was trained on,
+//! as the [`World`] has them now, and, for a share of them, the outcome to report later as
+//! feedback after an exponential delay. See [`Requests`].
 
+use super::world::World;
 use super::Error;
 use crate::ml::dataset::Generator;
 use crate::service::login::{valid_token, LoginRequest};
@@ -16,8 +18,10 @@ use http::{Method, Request, Uri};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use rand::Rng;
+use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
 
 /// A route the load generator sends to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -171,6 +175,17 @@ pub struct Requests {
     users: u64,
     bad_login_share: f64,
     applicants: Generator,
+    feedback_share: f64,
+    feedback_delay: Duration,
+}
+
+/// The outcome of a prediction, to send to `/feedback` once its delay has passed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannedFeedback {
+    /// Whether the applicant defaulted.
+    pub label: bool,
+    /// How long after the answer the outcome becomes known.
+    pub delay: Duration,
 }
 
 /// One request, ready to send, and the route it goes to.
@@ -180,7 +195,13 @@ pub struct Prepared {
     pub route: Route,
     /// The request (absolute URI, as hyper's pooled client needs).
     pub request: Request<Full<Bytes>>,
+    /// For a prediction picked for feedback, the outcome to report.
+    pub feedback: Option<PlannedFeedback>,
 }
+
+/// Longest feedback delay, as a multiple of its mean: the exponential's tail is cut there
+/// so every outcome arrives in bounded time (an exponential passes 10 means once in 22,000).
+pub const FEEDBACK_DELAY_CAP: f64 = 10.0;
 
 impl Requests {
     /// Requests to `authority` (host and port) with the given mix, user count (at least 1)
@@ -192,13 +213,24 @@ impl Requests {
             users: users.max(1),
             bad_login_share,
             applicants: Generator::default(),
+            feedback_share: 0.0,
+            feedback_delay: Duration::ZERO,
         }
     }
 
-    /// Draws the next request.
-    pub fn next<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<Prepared, Error> {
+    /// Reports the outcome of a `share` (0 to 1) of predictions, each after an exponential
+    /// delay of mean `delay` (cut at [`FEEDBACK_DELAY_CAP`] means).
+    pub fn with_feedback(mut self, share: f64, delay: Duration) -> Self {
+        self.feedback_share = share;
+        self.feedback_delay = delay;
+        self
+    }
+
+    /// Draws the next request, with applicants as `world` has them.
+    pub fn next<R: Rng + ?Sized>(&self, rng: &mut R, world: &World) -> Result<Prepared, Error> {
         let route = self.mix.pick(rng.random());
         let user = format!("u{}", rng.random_range(0..self.users));
+        let mut feedback = None;
         let (path, body) = match route {
             Route::Random => (format!("{}?user={user}", routes::RANDOM), Bytes::new()),
             Route::Login => {
@@ -212,7 +244,17 @@ impl Requests {
                 (routes::LOGIN.to_string(), Bytes::from(body))
             }
             Route::Predict => {
-                let mut body = self.applicants.features(rng).to_json();
+                let (features, label) = world.applicant(&self.applicants, rng);
+                // Both draws happen whatever the share, so the share changes nothing else.
+                let picked = rng.random::<f64>() < self.feedback_share;
+                let e: f64 = Exp1.sample(rng);
+                if picked {
+                    feedback = Some(PlannedFeedback {
+                        label,
+                        delay: self.feedback_delay.mul_f64(e.min(FEEDBACK_DELAY_CAP)),
+                    });
+                }
+                let mut body = features.to_json();
                 if let Some(fields) = body.as_object_mut() {
                     fields.insert("user".into(), user.into());
                 }
@@ -232,6 +274,7 @@ impl Requests {
         Ok(Prepared {
             route,
             request: builder.body(Full::new(body))?,
+            feedback,
         })
     }
 }
@@ -295,11 +338,19 @@ mod tests {
 
     #[tokio::test]
     async fn requests_carry_users_tokens_and_features_the_service_accepts() {
-        let reqs = Requests::new("127.0.0.1:9".parse().unwrap(), Mix::default(), 5, 0.25);
+        let reqs = Requests::new("127.0.0.1:9".parse().unwrap(), Mix::default(), 5, 0.25)
+            .with_feedback(0.5, Duration::from_secs(4));
         let mut rng = SmallRng::seed_from_u64(3);
         let (mut logins, mut wrong, mut predicts, mut randoms) = (0, 0, 0, 0);
+        let (mut feedback, mut delay) = (0u32, Duration::ZERO);
         for _ in 0..4_000 {
-            let p = reqs.next(&mut rng).unwrap();
+            let p = reqs.next(&mut rng, &World::default()).unwrap();
+            if let Some(f) = p.feedback {
+                assert_eq!(p.route, Route::Predict);
+                assert!(f.delay <= Duration::from_secs(40));
+                feedback += 1;
+                delay += f.delay;
+            }
             assert_eq!(p.request.uri().authority().unwrap().as_str(), "127.0.0.1:9");
             assert_eq!(p.request.method(), p.route.method());
             assert_eq!(p.request.uri().path(), p.route.path());
@@ -327,6 +378,10 @@ mod tests {
             }
         }
         assert!(randoms > 0 && predicts > 0);
+        let share = f64::from(feedback) / f64::from(predicts);
+        assert!((share - 0.5).abs() < 0.08, "feedback share {share}");
+        let mean = delay.as_secs_f64() / f64::from(feedback);
+        assert!((mean - 4.0).abs() < 0.8, "mean feedback delay {mean}");
         let share = f64::from(wrong) / f64::from(logins);
         assert!((share - 0.25).abs() < 0.05, "wrong-token share {share}");
     }

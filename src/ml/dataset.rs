@@ -10,6 +10,12 @@
 //! - default ~ Bernoulli(sigmoid(z)) with
 //!   z = −1.2 + 4.0·(debt_ratio − 0.3) − 0.9·ln(income / 45,000) − 0.008·(history − 80)
 //!   − 0.02·(age − 40) + 0.4·[self-employed] + 1.6·[unemployed] + 0.8·[student]
+//!
+//! Under the `concept-drift` incident a recession changes the relation, not the applicants:
+//! z = −0.4 + 1.0·(debt_ratio − 0.3) + 0.03·(age − 40) + 1.2·[self-employed]
+//! \+ 0.6·[unemployed] + 1.5·[student]. Defaults rise from about 30% to 48%, debt matters
+//! less, income and credit history no longer protect, and older applicants are riskier
+//! ([`RECESSION_COEFFICIENTS`]).
 
 use super::features::{Employment, Features, Region};
 use rand::Rng;
@@ -18,6 +24,43 @@ use rand_distr::{Beta, Distribution, Gamma, LogNormal, Normal};
 /// The true coefficients of the outcome, in the order of [`TRUE_COEFFICIENTS`]'s doc.
 /// (intercept, debt_ratio, ln income ratio, history, age, self-employed, unemployed, student)
 pub const TRUE_COEFFICIENTS: [f64; 8] = [-1.2, 4.0, -0.9, -0.008, -0.02, 0.4, 1.6, 0.8];
+
+/// The coefficients of the relation during the `concept-drift` incident, in the order of
+/// [`TRUE_COEFFICIENTS`]. With them the shipped model's accuracy falls from about 0.75 to
+/// about 0.54 while its inputs, scores and decisions stay as they were.
+pub const RECESSION_COEFFICIENTS: [f64; 8] = [-0.4, 1.0, 0.0, 0.0, 0.03, 1.2, 0.6, 1.5];
+
+/// Which relation between features and outcome holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Regime {
+    /// The relation the model was trained on ([`TRUE_COEFFICIENTS`]).
+    #[default]
+    Normal,
+    /// The `concept-drift` incident ([`RECESSION_COEFFICIENTS`]).
+    Recession,
+}
+
+impl Regime {
+    /// The coefficients of this regime.
+    pub fn coefficients(self) -> &'static [f64; 8] {
+        match self {
+            Self::Normal => &TRUE_COEFFICIENTS,
+            Self::Recession => &RECESSION_COEFFICIENTS,
+        }
+    }
+}
+
+/// Rounds a numeric feature the way the population writes it (whole years and months,
+/// incomes to 100, debt ratios to 0.001) and keeps it in the range requests may carry.
+pub fn round_like_population(feature: &str, x: f64) -> f64 {
+    let (lo, hi) = super::features::range(feature);
+    let x = match feature {
+        "income" => (x / 100.0).round() * 100.0,
+        "debt_ratio" => (x * 1000.0).round() / 1000.0,
+        _ => x.round(),
+    };
+    x.clamp(lo, hi)
+}
 
 /// Draws applicants and outcomes from the population.
 #[derive(Debug, Clone)]
@@ -72,7 +115,12 @@ impl Generator {
 
     /// The true probability of default for complete features.
     pub fn default_probability(f: &Features) -> f64 {
-        let c = TRUE_COEFFICIENTS;
+        Self::default_probability_in(Regime::Normal, f)
+    }
+
+    /// The probability of default under `regime`.
+    pub fn default_probability_in(regime: Regime, f: &Features) -> f64 {
+        let c = regime.coefficients();
         let e = f.employment.unwrap_or(Employment::Employed);
         let z = c[0]
             + c[1] * (f.debt_ratio.unwrap_or(0.3) - 0.3)
@@ -88,8 +136,13 @@ impl Generator {
     /// Draws one applicant and whether they default.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> (Features, bool) {
         let f = self.features(rng);
-        let label = rng.random::<f64>() < Self::default_probability(&f);
+        let label = Self::outcome(Regime::Normal, &f, rng);
         (f, label)
+    }
+
+    /// Draws whether an applicant with features `f` defaults under `regime`.
+    pub fn outcome<R: Rng + ?Sized>(regime: Regime, f: &Features, rng: &mut R) -> bool {
+        rng.random::<f64>() < Self::default_probability_in(regime, f)
     }
 }
 

@@ -110,6 +110,8 @@ pub enum Invalid {
     Unknown(String),
     /// Wrong JSON type (e.g. a string for a number).
     WrongType(&'static str),
+    /// NaN or an infinity (JSON has neither, but clients write `NaN`, `Infinity`, `1e999`).
+    NotFinite(&'static str),
     /// A number outside the allowed range.
     OutOfRange(&'static str, f64),
     /// A category the model does not know.
@@ -123,6 +125,7 @@ impl Invalid {
             Self::NotAnObject => "body".into(),
             Self::Missing(f)
             | Self::WrongType(f)
+            | Self::NotFinite(f)
             | Self::OutOfRange(f, _)
             | Self::UnknownCategory(f) => (*f).into(),
             Self::Unknown(f) => f.chars().take(64).collect(),
@@ -146,6 +149,9 @@ impl Invalid {
                 format!("{f} must be a string or null")
             }
             Self::WrongType(f) => format!("{f} must be a finite number or null"),
+            Self::NotFinite(f) => {
+                format!("{f} must be a finite number or null, not NaN or an infinity")
+            }
             Self::OutOfRange(f, v) => {
                 let (lo, hi) = range(f);
                 format!("{f} must be between {lo} and {hi}, got {v}")
@@ -160,6 +166,84 @@ impl Invalid {
             }
         }
     }
+}
+
+/// What [`parse_body`] puts in place of a non-finite number, so validation can name the field.
+const NON_FINITE: &str = "\u{1}non-finite number: ";
+
+/// Parses a JSON body, also when it holds the non-finite numbers JSON does not allow but
+/// clients send anyway (`NaN`, `Infinity`, `-Infinity` as Python's `json` writes them, or a
+/// number too large for a double such as `1e999`). Each becomes a marker string that
+/// [`parse`] refuses as [`Invalid::NotFinite`], naming the field. Anything else that is not
+/// JSON stays an error.
+pub fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    let first = match serde_json::from_slice(bytes) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if !first.is_syntax() {
+        return Err(first);
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(first);
+    };
+    let rewritten = mark_non_finite(text);
+    if rewritten == text {
+        return Err(first);
+    }
+    serde_json::from_str(&rewritten).map_err(|_| first)
+}
+
+/// Replaces, outside strings, the tokens NaN, Infinity (signed or not) and numbers that
+/// overflow a double by the marker string.
+fn mark_non_finite(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut i, mut copied) = (0, 0);
+    let mut in_string = false;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_string = false;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let starts_token = c.is_ascii_alphanumeric() || c == b'-' || c == b'+' || c == b'.';
+        if !starts_token {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b"-+.".contains(&b[i])) {
+            i += 1;
+        }
+        let token = &text[start..i];
+        let bare = token.trim_start_matches(['-', '+']);
+        let non_finite = matches!(bare, "NaN" | "nan" | "Infinity" | "inf" | "Inf")
+            || (bare.starts_with(|ch: char| ch.is_ascii_digit())
+                && token.parse::<f64>().is_ok_and(|x| x.is_infinite()));
+        if non_finite {
+            out.push_str(&text[copied..start]);
+            out.push('"');
+            out.push_str(&NON_FINITE.replace('\u{1}', "\\u0001"));
+            out.push_str(token);
+            out.push('"');
+            copied = i;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Parses and validates the features of a request body; `extra` keys (like `user`) are allowed.
@@ -177,6 +261,9 @@ pub fn parse(body: &serde_json::Value, extra: &[&str]) -> Result<Features, Inval
         match obj.get(f) {
             None => Err(Invalid::Missing(f)),
             Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if s.starts_with(NON_FINITE) => {
+                Err(Invalid::NotFinite(f))
+            }
             Some(v) => {
                 let x = v
                     .as_f64()
@@ -236,6 +323,31 @@ impl Features {
             self.debt_ratio,
             self.credit_history_months,
         ]
+    }
+
+    /// The numeric feature at `index` of [`NUMERIC`], to change it; panics past the list,
+    /// which would be a bug (indices come from the fixed list).
+    pub fn numeric_mut(&mut self, index: usize) -> &mut Option<f64> {
+        match index {
+            0 => &mut self.age,
+            1 => &mut self.income,
+            2 => &mut self.debt_ratio,
+            3 => &mut self.credit_history_months,
+            _ => panic!("no numeric feature {index}"),
+        }
+    }
+
+    /// Sets the feature called `name` to missing (unknown names change nothing).
+    pub fn clear(&mut self, name: &str) {
+        match name {
+            "employment" => self.employment = None,
+            "region" => self.region = None,
+            other => {
+                if let Some(i) = NUMERIC.iter().position(|n| *n == other) {
+                    *self.numeric_mut(i) = None;
+                }
+            }
+        }
     }
 
     /// The body a client sends for these features.
@@ -302,5 +414,30 @@ mod tests {
         assert!(Invalid::UnknownCategory("region")
             .message()
             .contains("north"));
+    }
+
+    #[test]
+    fn non_finite_numbers_are_named_not_rejected_as_syntax() {
+        let body = br#"{"age": NaN, "income": 1, "debt_ratio": 0.2, "credit_history_months": 3,
+                         "employment": "employed", "region": "north", "user": "Infinity"}"#;
+        let v = parse_body(body).unwrap();
+        // The string "Infinity" inside quotes is left alone.
+        assert_eq!(v["user"], "Infinity");
+        assert_eq!(parse(&v, &["user"]).unwrap_err(), Invalid::NotFinite("age"));
+        for token in ["Infinity", "-Infinity", "1e999", "-1e400"] {
+            let text = format!(r#"{{"income": {token}}}"#);
+            let v = parse_body(text.as_bytes()).unwrap();
+            let mut b = ok();
+            b["income"] = v["income"].clone();
+            assert_eq!(
+                parse(&b, &[]).unwrap_err(),
+                Invalid::NotFinite("income"),
+                "{token}"
+            );
+        }
+        assert!(Invalid::NotFinite("age").message().contains("age"));
+        assert!(parse_body(b"{not json").is_err());
+        assert!(parse_body(br#"{"a": nope}"#).is_err());
+        assert_eq!(parse_body(b"[1.5e3]").unwrap(), json!([1500.0]));
     }
 }

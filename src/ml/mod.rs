@@ -4,8 +4,16 @@
 //! - [`dataset`]: the synthetic generating process the model is trained on and the load draws from.
 //! - [`model`]: the logistic-regression model, loaded from `models/credit-risk.json`.
 //! - [`fallback`]: the business rules that answer when the model cannot.
+//! - [`train`]: `monlab train`, the fit and the reference statistics it writes.
+//! - [`reference`]: the training data's statistics that monitoring compares against.
+//! - [`drift`]: PSI and KS of recent inputs and scores against the reference.
+//! - [`feedback`]: recent predictions for late labels, and the quality they reveal.
 
 pub mod dataset;
+pub mod drift;
 pub mod fallback;
 pub mod features;
+pub mod feedback;
 pub mod model;
+pub mod reference;
+pub mod train;

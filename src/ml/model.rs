@@ -127,10 +127,22 @@ impl Model {
 
     /// The probability of default.
     pub fn score(&self, f: &Features) -> f64 {
+        self.score_scaled(f, 1.0)
+    }
+
+    /// The score with the preprocessing broken as the `output-collapse` incident breaks it:
+    /// every column divided by a scale a thousand times too large (a units bug in a
+    /// deploy), so every applicant looks average and gets nearly the intercept's score,
+    /// on the approve side of the threshold.
+    pub fn score_collapsed(&self, f: &Features) -> f64 {
+        self.score_scaled(f, 1000.0)
+    }
+
+    fn score_scaled(&self, f: &Features, scale_factor: f64) -> f64 {
         let mut z = self.intercept;
         for (i, c) in self.columns.iter().enumerate() {
             let x = column_value(c, f, &self.impute).unwrap_or(0.0);
-            z += self.coefficients[i] * (x - self.center[i]) / self.scale[i];
+            z += self.coefficients[i] * (x - self.center[i]) / (self.scale[i] * scale_factor);
         }
         super::dataset::sigmoid(z)
     }

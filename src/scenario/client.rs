@@ -134,9 +134,21 @@ impl AdminClient {
         self.send(self.http.delete(&url), &url).await
     }
 
-    /// Alert notifications received after sequence number `after`.
+    /// Alert notifications received after sequence number `after`, deduplicated.
     pub async fn notifications(&self, after: u64) -> Result<Vec<Notification>, ClientError> {
-        let url = format!("{}/alerts/notifications?after={after}", self.base);
+        self.notifications_view(after, "dedup").await
+    }
+
+    /// Alert notifications after `after` in a view (`dedup` or `raw`).
+    pub async fn notifications_view(
+        &self,
+        after: u64,
+        view: &str,
+    ) -> Result<Vec<Notification>, ClientError> {
+        let url = format!(
+            "{}/alerts/notifications?after={after}&view={view}",
+            self.base
+        );
         self.send(self.http.get(&url), &url).await
     }
 }

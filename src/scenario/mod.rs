@@ -8,7 +8,8 @@
 //! incident = "auth-down"   # see `monlab incident list`
 //! at = "30s"               # start offset from the beginning of the play
 //! for = "3m"               # how long it lasts
-//! # share = 0.01, seconds = 2.0, route = "/random" where the incident takes them
+//! # share = 0.01, seconds = 2.0, route = "/random", feature = "age", shift = 1.0
+//! # where the incident takes them
 //! ```
 //! Detection time is from the incident's start to the first firing notification of the
 //! expected severity reaching monlab's webhook; resolve time is from its end to the resolved
@@ -53,6 +54,10 @@ pub struct Step {
     pub seconds: Option<f64>,
     /// Incident parameter.
     pub route: Option<String>,
+    /// Incident parameter.
+    pub feature: Option<String>,
+    /// Incident parameter.
+    pub shift: Option<f64>,
 }
 
 /// A scenario file that cannot be played.
@@ -120,6 +125,8 @@ impl Scenario {
                 share: s.share,
                 seconds: s.seconds,
                 route: s.route.clone(),
+                feature: s.feature.clone(),
+                shift: s.shift,
             }
             .resolve(incident, crate::service::routes::WORK)
             .map_err(|e| ScenarioError(format!("step {}: {}", i + 1, e.message)))?;
@@ -132,6 +139,8 @@ impl Scenario {
                     share: s.share,
                     seconds: s.seconds,
                     route: s.route.clone(),
+                    feature: s.feature.clone(),
+                    shift: s.shift,
                 },
             });
         }
@@ -187,7 +196,7 @@ impl std::fmt::Display for Scoreboard {
         let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.0} s"));
         writeln!(
             f,
-            "{:<14} {:<9} {:<34} {:>9} {:>9}  verdict",
+            "{:<16} {:<9} {:<34} {:>9} {:>9}  verdict",
             "incident", "expected", "alert seen", "detected", "resolved"
         )?;
         for r in &self.rows {
@@ -199,7 +208,7 @@ impl std::fmt::Display for Scoreboard {
             };
             writeln!(
                 f,
-                "{:<14} {:<9} {:<34} {:>9} {:>9}  {}",
+                "{:<16} {:<9} {:<34} {:>9} {:>9}  {}",
                 r.incident,
                 r.expected_severity,
                 r.alert.as_deref().unwrap_or("—"),
@@ -212,14 +221,15 @@ impl std::fmt::Display for Scoreboard {
     }
 }
 
-/// Scores one step from the notifications received while it ran and after.
+/// Scores one step from the notifications received while it ran and after; `expected` is
+/// the severity the service reported when the step started (it may depend on parameters).
 pub fn score(
     step_incident: Incident,
+    expected: &str,
     started: f64,
     ended: f64,
     notifications: &[Notification],
 ) -> Row {
-    let expected = step_incident.severity();
     let mut row = Row {
         incident: step_incident.name().into(),
         expected_severity: expected.into(),
@@ -287,7 +297,7 @@ pub async fn play(
     let now = crate::service::alerts::now_seconds;
     let cursor = client.notifications(0).await?.last().map_or(0, |n| n.seq);
     let t0 = tokio::time::Instant::now();
-    let mut spans: Vec<(Incident, f64, f64)> = Vec::new();
+    let mut spans: Vec<(Incident, String, f64, f64)> = Vec::new();
     for step in steps {
         tokio::time::sleep_until(t0 + step.at).await;
         let state = client.start(step.incident.name(), &step.request).await?;
@@ -295,6 +305,7 @@ pub async fn play(
         tracing::info!(incident = step.incident.name(), "Scenario step started.");
         spans.push((
             step.incident,
+            state.severity.clone(),
             started,
             started + step.duration.as_secs_f64(),
         ));
@@ -311,7 +322,7 @@ pub async fn play(
         let board = Scoreboard {
             rows: spans
                 .iter()
-                .map(|(i, s, e)| score(*i, *s, *e, &seen))
+                .map(|(i, sev, s, e)| score(*i, sev, *s, *e, &seen))
                 .collect(),
         };
         let over = tokio::time::Instant::now() >= t0 + last_end;
@@ -360,7 +371,7 @@ mod tests {
             note(170.0, "firing", "Louder", "critical"),
             note(420.0, "resolved", "MonlabModelFallback", "major"),
         ];
-        let row = score(Incident::ModelDown, 100.0, 400.0, &notes);
+        let row = score(Incident::ModelDown, "major", 100.0, 400.0, &notes);
         assert_eq!(row.alert.as_deref(), Some("MonlabModelFallback (major)"));
         assert_eq!(row.detection_seconds, Some(60.0));
         assert_eq!(row.resolve_seconds, Some(20.0));
@@ -396,5 +407,20 @@ mod tests {
         .unwrap();
         let plan = ok.plan().unwrap();
         assert_eq!(plan[0].incident, Incident::AuthDown);
+    }
+
+    #[test]
+    fn shipped_scenarios_plan() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let steps = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!steps.is_empty(), "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "scenarios found: {seen}");
     }
 }

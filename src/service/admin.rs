@@ -23,6 +23,12 @@ pub struct StartRequest {
     pub seconds: Option<f64>,
     /// See [`Params::route`].
     pub route: Option<String>,
+    /// See [`Params::feature`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    /// See [`Params::shift`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<f64>,
 }
 
 /// Answer of the list endpoint.
@@ -77,6 +83,20 @@ pub async fn list(
     }))
 }
 
+/// `GET /incidents`: the incidents in progress with their parameters, without a token. It
+/// only reads; starting and stopping stay behind the admin token. The load generator polls it
+/// to play the incidents that happen in the world (drift, missing features, new outcomes).
+pub async fn public_list(State(state): State<AppState>) -> Json<IncidentList> {
+    Json(IncidentList {
+        incidents: state
+            .faults
+            .states()
+            .into_iter()
+            .filter(|s| s.active)
+            .collect(),
+    })
+}
+
 /// `POST /admin/incidents/{name}`.
 pub async fn start(
     State(state): State<AppState>,
@@ -124,6 +144,8 @@ pub async fn start(
         share: req.share,
         seconds: req.seconds,
         route: req.route,
+        feature: req.feature,
+        shift: req.shift,
     }
     .resolve(incident, super::routes::WORK)
     .map_err(|e| ApiError::Unprocessable {

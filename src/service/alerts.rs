@@ -3,6 +3,17 @@
 //! `POST /alerts/webhook` validates the payload (Alertmanager webhook version 4), records the
 //! notification in a bounded in-memory log and counts each alert by severity and status;
 //! `GET /alerts/notifications` lists what arrived, oldest first.
+//!
+//! Two views of the same log: `raw` is every notification as delivered; `dedup` (the default)
+//! keeps each (group key, alert fingerprint, startsAt, status) once. An Alertmanager cluster
+//! sends one firing notification per group, but after a resolve a lagging peer can send a
+//! stale "firing" and then a second "resolved" (upstream alertmanager issues #2447, #4008,
+//! #3551), and every `repeat_interval` re-sends what still fires. Neither is news to a person
+//! being paged, so the dedup view drops them, while the raw view keeps the evidence.
+//!
+//! The always-firing `Watchdog` alert is a heartbeat, not news: it is recorded apart
+//! (`GET /alerts/heartbeat`, `monlab_watchdog_heartbeat_age_seconds`) so a silent alerting
+//! pipeline is itself visible.
 
 use super::error::{ApiError, JsonBody};
 use super::AppState;
@@ -11,7 +22,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// How many notifications are kept; older ones are dropped (counters keep the totals).
 pub const KEEP: usize = 2000;
@@ -57,6 +68,12 @@ pub struct WebhookPayload {
     pub alerts: Vec<WebhookAlert>,
 }
 
+/// The alert name of the heartbeat alert (always firing while the pipeline works).
+pub const WATCHDOG: &str = "Watchdog";
+
+/// How many dedup keys are remembered; older ones are forgotten first.
+const KEEP_KEYS: usize = 50_000;
+
 /// A recorded notification.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {
@@ -74,41 +91,143 @@ pub struct Notification {
     pub alerts: Vec<WebhookAlert>,
 }
 
+/// Which view of the log to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// Each (group key, fingerprint, startsAt, status) once.
+    #[default]
+    Dedup,
+    /// Every notification as delivered.
+    Raw,
+}
+
+type DedupKey = (String, String, String, String);
+
+#[derive(Debug, Default)]
+struct LogState {
+    seq: u64,
+    // Each notification with, per alert, whether it was new (the dedup view's mask).
+    entries: VecDeque<(Notification, Vec<bool>)>,
+    seen: HashSet<DedupKey>,
+    seen_order: VecDeque<DedupKey>,
+    heartbeats: u64,
+    last_heartbeat: Option<f64>,
+}
+
+/// The heartbeat's state, as `GET /alerts/heartbeat` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Heartbeat {
+    /// Heartbeats received.
+    pub count: u64,
+    /// When the last arrived, seconds since the Unix epoch.
+    pub last_at: Option<f64>,
+    /// Seconds since the last one.
+    pub age_seconds: Option<f64>,
+}
+
 /// The bounded log of received notifications.
 #[derive(Debug, Default)]
 pub struct AlertLog {
-    inner: Mutex<(u64, VecDeque<Notification>)>,
+    inner: Mutex<LogState>,
+}
+
+fn dedup_key(group_key: &str, a: &WebhookAlert) -> DedupKey {
+    // Without a fingerprint (older senders), the labels identify the alert.
+    let identity = if a.fingerprint.is_empty() {
+        format!("{:?}", a.labels)
+    } else {
+        a.fingerprint.clone()
+    };
+    (
+        group_key.into(),
+        identity,
+        a.starts_at.clone(),
+        a.status.clone(),
+    )
 }
 
 impl AlertLog {
-    /// Appends a notification, dropping the oldest beyond [`KEEP`].
-    pub fn push(&self, payload: WebhookPayload) -> Notification {
+    /// Records a notification: heartbeats apart, the rest in the log, dropping the oldest
+    /// beyond [`KEEP`]. Returns the notification and how many of its alerts were new.
+    pub fn push(&self, payload: WebhookPayload) -> (Notification, usize) {
         let mut g = self.inner.lock();
-        g.0 += 1;
+        let now = now_seconds();
+        let (beats, rest): (Vec<WebhookAlert>, Vec<WebhookAlert>) = payload
+            .alerts
+            .into_iter()
+            .partition(|a| a.labels.get("alertname").map(String::as_str) == Some(WATCHDOG));
+        if !beats.is_empty() {
+            g.heartbeats += 1;
+            g.last_heartbeat = Some(now);
+        }
+        g.seq += 1;
         let n = Notification {
-            seq: g.0,
-            received_at: now_seconds(),
+            seq: g.seq,
+            received_at: now,
             receiver: payload.receiver,
             status: payload.status,
             group_key: payload.group_key,
-            alerts: payload.alerts,
+            alerts: rest,
         };
-        if g.1.len() == KEEP {
-            g.1.pop_front();
+        if n.alerts.is_empty() {
+            return (n, 0);
         }
-        g.1.push_back(n.clone());
-        n
+        let mut fresh = Vec::with_capacity(n.alerts.len());
+        for a in &n.alerts {
+            let key = dedup_key(&n.group_key, a);
+            let new = g.seen.insert(key.clone());
+            if new {
+                g.seen_order.push_back(key);
+                if g.seen_order.len() > KEEP_KEYS {
+                    if let Some(old) = g.seen_order.pop_front() {
+                        g.seen.remove(&old);
+                    }
+                }
+            }
+            fresh.push(new);
+        }
+        let new_count = fresh.iter().filter(|f| **f).count();
+        if g.entries.len() == KEEP {
+            g.entries.pop_front();
+        }
+        g.entries.push_back((n.clone(), fresh));
+        (n, new_count)
     }
 
-    /// Notifications with `seq > after`, oldest first.
-    pub fn since(&self, after: u64) -> Vec<Notification> {
-        self.inner
-            .lock()
-            .1
+    /// Notifications with `seq > after`, oldest first, in the chosen view.
+    pub fn since(&self, after: u64, view: View) -> Vec<Notification> {
+        let g = self.inner.lock();
+        g.entries
             .iter()
-            .filter(|n| n.seq > after)
-            .cloned()
+            .filter(|(n, _)| n.seq > after)
+            .filter_map(|(n, fresh)| match view {
+                View::Raw => Some(n.clone()),
+                View::Dedup => {
+                    let alerts: Vec<WebhookAlert> = n
+                        .alerts
+                        .iter()
+                        .zip(fresh)
+                        .filter(|(_, f)| **f)
+                        .map(|(a, _)| a.clone())
+                        .collect();
+                    (!alerts.is_empty()).then(|| Notification {
+                        alerts,
+                        ..n.clone()
+                    })
+                }
+            })
             .collect()
+    }
+
+    /// The heartbeat's state.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let g = self.inner.lock();
+        Heartbeat {
+            count: g.heartbeats,
+            last_at: g.last_heartbeat,
+            age_seconds: g.last_heartbeat.map(|t| (now_seconds() - t).max(0.0)),
+        }
     }
 }
 
@@ -171,7 +290,18 @@ pub async fn webhook(
     JsonBody(payload): JsonBody<WebhookPayload>,
 ) -> Result<StatusCode, ApiError> {
     validate(&payload)?;
-    for a in &payload.alerts {
+    let (n, new) = state.alert_log.push(payload);
+    if let Some(at) = state
+        .alert_log
+        .heartbeat()
+        .last_at
+        .filter(|t| *t >= n.received_at)
+    {
+        state.metrics.heartbeat(at);
+    }
+    // Count each alert once: the dedup view of this notification holds only its new alerts.
+    let fresh = state.alert_log.since(n.seq - 1, View::Dedup);
+    for a in fresh.iter().flat_map(|n| &n.alerts) {
         let severity = a
             .labels
             .get("severity")
@@ -185,13 +315,18 @@ pub async fn webhook(
         };
         state.metrics.alerts_received(severity, status);
     }
-    let n = state.alert_log.push(payload);
-    tracing::info!(
-        receiver = %n.receiver,
-        status = %n.status,
-        alerts = n.alerts.len(),
-        "Alert notification received."
-    );
+    state
+        .metrics
+        .alert_duplicates((n.alerts.len() - new) as u64);
+    if !n.alerts.is_empty() {
+        tracing::info!(
+            receiver = %n.receiver,
+            status = %n.status,
+            alerts = n.alerts.len(),
+            new,
+            "Alert notification received."
+        );
+    }
     Ok(StatusCode::OK)
 }
 
@@ -202,6 +337,9 @@ pub struct ListParams {
     /// Only notifications after this sequence number.
     #[serde(default)]
     pub after: u64,
+    /// `dedup` (default) or `raw`.
+    #[serde(default)]
+    pub view: View,
 }
 
 /// `GET /alerts/notifications`.
@@ -209,7 +347,12 @@ pub async fn list(
     State(state): State<AppState>,
     super::error::Query(p): super::error::Query<ListParams>,
 ) -> Json<Vec<Notification>> {
-    Json(state.alert_log.since(p.after))
+    Json(state.alert_log.since(p.after, p.view))
+}
+
+/// `GET /alerts/heartbeat`.
+pub async fn heartbeat(State(state): State<AppState>) -> Json<Heartbeat> {
+    Json(state.alert_log.heartbeat())
 }
 
 #[cfg(test)]
@@ -259,9 +402,60 @@ mod tests {
                 serde_json::json!([{"status": "firing", "labels": {"alertname": "X"}}]),
             ));
         }
-        let all = log.since(0);
+        let all = log.since(0, View::Raw);
         assert_eq!(all.len(), KEEP);
         assert_eq!(all[0].seq, 6);
-        assert_eq!(log.since(KEEP as u64).len(), 5);
+        assert_eq!(log.since(KEEP as u64, View::Raw).len(), 5);
+        // The same alert over and over is news once (and the first was dropped from the log).
+        assert_eq!(log.since(0, View::Dedup).len(), 0);
+    }
+
+    fn alert(status: &str, fp: &str, starts: &str) -> serde_json::Value {
+        serde_json::json!({"status": status, "labels": {"alertname": "X", "severity": "critical"},
+                           "fingerprint": fp, "startsAt": starts})
+    }
+
+    /// The sequence seen from an Alertmanager cluster after a resolve: firing, resolved, a
+    /// stale firing from a lagging peer, a second resolved. Then a new episode.
+    #[test]
+    fn dedup_drops_cluster_echoes_and_keeps_new_episodes() {
+        let log = AlertLog::default();
+        for (status, starts) in [
+            ("firing", "t1"),
+            ("firing", "t1"),
+            ("resolved", "t1"),
+            ("firing", "t1"),
+            ("resolved", "t1"),
+            ("firing", "t2"),
+        ] {
+            log.push(payload(
+                "4",
+                status,
+                serde_json::json!([alert(status, "fp", starts)]),
+            ));
+        }
+        assert_eq!(log.since(0, View::Raw).len(), 6);
+        let dedup = log.since(0, View::Dedup);
+        let seen: Vec<(&str, &str)> = dedup
+            .iter()
+            .map(|n| (n.alerts[0].status.as_str(), n.alerts[0].starts_at.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [("firing", "t1"), ("resolved", "t1"), ("firing", "t2")]
+        );
+    }
+
+    #[test]
+    fn watchdog_is_a_heartbeat_not_a_notification() {
+        let log = AlertLog::default();
+        assert_eq!(log.heartbeat().count, 0);
+        let beat = serde_json::json!([{"status": "firing", "labels": {"alertname": WATCHDOG}}]);
+        log.push(payload("4", "firing", beat.clone()));
+        log.push(payload("4", "firing", beat));
+        let hb = log.heartbeat();
+        assert_eq!(hb.count, 2);
+        assert!(hb.age_seconds.unwrap() < 5.0);
+        assert!(log.since(0, View::Raw).is_empty());
     }
 }

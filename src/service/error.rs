@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request conflicts with what was already recorded.
+    #[error("{0}")]
+    Conflict(String),
     /// A field of a well-formed body is invalid.
     #[error("{message}")]
     Unprocessable {
@@ -61,6 +64,7 @@ impl ApiError {
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             Self::Unauthorized(_) => ErrorKind::Unauthorized,
+            Self::Conflict(_) => ErrorKind::Conflict,
             Self::Unprocessable { .. } => ErrorKind::Unprocessable,
             Self::Overloaded(_) => ErrorKind::Overloaded,
             Self::Unavailable(_) => ErrorKind::Unavailable,
@@ -77,6 +81,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod error;
+pub mod feedback;
 pub mod health;
 pub mod inject;
 pub mod login;
@@ -39,10 +40,17 @@ pub mod routes {
     pub const LOGIN: &str = "/login";
     /// Credit-risk prediction.
     pub const PREDICT: &str = "/predict";
+    /// The true outcome of a prediction, sent late.
+    pub const FEEDBACK: &str = "/feedback";
+    /// Incidents in progress with their parameters, read-only and public (the load generator
+    /// reads it to play the incidents that happen in the world).
+    pub const INCIDENTS: &str = "/incidents";
     /// Alertmanager's webhook.
     pub const ALERTS_WEBHOOK: &str = "/alerts/webhook";
     /// Received alert notifications.
     pub const ALERTS_NOTIFICATIONS: &str = "/alerts/notifications";
+    /// The Watchdog heartbeat.
+    pub const ALERTS_HEARTBEAT: &str = "/alerts/heartbeat";
     /// Incident list.
     pub const ADMIN_INCIDENTS: &str = "/admin/incidents";
     /// One incident.
@@ -54,12 +62,15 @@ pub mod routes {
         RANDOM,
         LOGIN,
         PREDICT,
+        FEEDBACK,
+        INCIDENTS,
         DISTRIBUTIONS,
         HEALTHZ,
         READYZ,
         METRICS,
         ALERTS_WEBHOOK,
         ALERTS_NOTIFICATIONS,
+        ALERTS_HEARTBEAT,
         ADMIN_INCIDENTS,
         ADMIN_INCIDENT,
     ];
@@ -82,6 +93,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The model and its fallback.
     pub predictor: Arc<predict::Predictor>,
+    /// Recent predictions, drift and quality windows of the model.
+    pub monitor: Arc<predict::ModelMonitor>,
     /// Received alert notifications.
     pub alert_log: Arc<alerts::AlertLog>,
     /// Admin API token; `None` turns the admin API off.
@@ -104,6 +117,9 @@ impl AppState {
         metrics.ml.set_model_info(&model.version, &model.trained_at);
         Self {
             faults,
+            monitor: Arc::new(predict::ModelMonitor::new(
+                crate::ml::reference::Reference::shipped().clone(),
+            )),
             predictor: Arc::new(predict::Predictor::new(
                 model,
                 cfg.model.latency.sampler(),
@@ -142,6 +158,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::DISTRIBUTIONS, get(random::distributions))
         .route(routes::ALERTS_WEBHOOK, post(alerts::webhook))
         .route(routes::ALERTS_NOTIFICATIONS, get(alerts::list))
+        .route(routes::ALERTS_HEARTBEAT, get(alerts::heartbeat))
+        .route(routes::FEEDBACK, post(feedback::feedback))
+        .route(routes::INCIDENTS, get(admin::public_list))
         .route(routes::ADMIN_INCIDENTS, get(admin::list))
         .route(
             routes::ADMIN_INCIDENT,
@@ -188,6 +207,7 @@ pub async fn run(
         let _ = closed_tx.send(());
     };
     let ticker = tokio::spawn(keep_faults_current(state.clone()));
+    let ml_ticker = tokio::spawn(keep_model_monitoring_current(state.clone()));
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace_over = async move {
         match closed_rx.await {
@@ -206,8 +226,33 @@ pub async fn run(
         }
     }
     ticker.abort();
+    ml_ticker.abort();
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// How often drift and feedback quality are recomputed: often enough that a 1 s scrape sees
+/// a window at most 5 s old, rarely enough that sorting the windows costs nothing.
+pub const MODEL_MONITORING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recomputes the drift and quality gauges from their windows.
+pub fn refresh_model_monitoring(state: &AppState) {
+    let now = std::time::Instant::now();
+    state.metrics.ml.set_drift(&state.monitor.drift.report(now));
+    state.metrics.ml.set_quality(
+        &state.monitor.quality.quality(now),
+        state.monitor.store.len(),
+    );
+}
+
+async fn keep_model_monitoring_current(state: AppState) {
+    let mut tick = tokio::time::interval(MODEL_MONITORING_INTERVAL);
+    loop {
+        tick.tick().await;
+        // Sorting the windows is CPU work: keep it off the request threads' hot path.
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || refresh_model_monitoring(&s)).await;
+    }
 }
 
 /// Ends incidents whose time is up and keeps the burst's phantom requests in the limiter.

@@ -1,24 +1,32 @@
 //! `POST /predict`: the credit-risk model, with the business rules as fallback.
 //!
 //! The model runs under a time budget; when it is down (the `model-down` incident) or misses
-//! the budget, the fallback rules answer instead and the response says so (`source`). Bad
-//! features are refused with 422 naming the field; an unknown category is also counted as a
-//! data-quality signal.
+//! the budget, the fallback rules answer instead and the response says so (`source`). While
+//! `output-collapse` runs, the model still answers but with its preprocessing broken. Every
+//! answer gets a `prediction_id` that `POST /feedback` takes with the true outcome later.
+//!
+//! Bad features are refused with 422 naming the field; unknown categories and out-of-range
+//! numbers are also counted as data-quality signals. Accepted requests feed the input metrics
+//! and the drift windows ([`ModelMonitor`]).
 
-use super::error::{ApiError, JsonBody};
+use super::error::ApiError;
 use super::random::validate_user;
 use super::AppState;
 use crate::distribution::Sampler;
 use crate::faults::Incident;
+use crate::ml::drift::DriftMonitor;
 use crate::ml::features::{self, Features, Invalid};
+use crate::ml::feedback::{Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
+use crate::ml::reference::Reference;
 use crate::ml::{fallback, model::Model};
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
 use axum::Json;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why the fallback answered.
@@ -49,8 +57,29 @@ pub struct Predictor {
     latency: Sampler,
     budget: Duration,
     rng: Mutex<SmallRng>,
-    prefix: u32,
-    seq: AtomicU64,
+}
+
+/// What the prediction path keeps for monitoring: recent predictions awaiting their outcome,
+/// the drift windows, and the labelled predictions of the quality window.
+#[derive(Debug)]
+pub struct ModelMonitor {
+    /// Recent predictions, by id.
+    pub store: PredictionStore,
+    /// Recent inputs and scores against the training reference.
+    pub drift: DriftMonitor,
+    /// Recent labels of model predictions.
+    pub quality: QualityWindow,
+}
+
+impl ModelMonitor {
+    /// Monitoring against `reference`, remembering [`STORE_CAPACITY`] predictions.
+    pub fn new(reference: Reference) -> Self {
+        Self {
+            store: PredictionStore::new(STORE_CAPACITY),
+            drift: DriftMonitor::new(reference),
+            quality: QualityWindow::default(),
+        }
+    }
 }
 
 /// The answer of `/predict`.
@@ -78,28 +107,29 @@ impl Predictor {
             latency,
             budget,
             rng: Mutex::new(SmallRng::from_os_rng()),
-            prefix: rand::rng().random(),
-            seq: AtomicU64::new(0),
         }
     }
 
-    fn next_id(&self) -> String {
-        format!(
-            "p{:08x}{:010x}",
-            self.prefix,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    /// Scores with the model within the budget, or falls back.
-    pub async fn predict(&self, f: &Features, model_down: bool) -> (Prediction, Option<Duration>) {
+    /// Scores with the model within the budget, or falls back. `collapsed` breaks the model's
+    /// preprocessing (the `output-collapse` incident). The id is left empty for the caller,
+    /// who stores the prediction.
+    pub async fn predict(
+        &self,
+        f: &Features,
+        model_down: bool,
+        collapsed: bool,
+    ) -> (Prediction, Option<Duration>) {
         let attempt = async {
             if model_down {
                 return Err(FallbackReason::ModelUnavailable);
             }
             let delay = self.latency.sample(&mut *self.rng.lock()).max(0.0);
             tokio::time::sleep(Duration::from_secs_f64(delay)).await;
-            Ok(self.model.score(f))
+            Ok(if collapsed {
+                self.model.score_collapsed(f)
+            } else {
+                self.model.score(f)
+            })
         };
         let start = Instant::now();
         let outcome = match tokio::time::timeout(self.budget, attempt).await {
@@ -109,7 +139,7 @@ impl Predictor {
         let model_time = (!model_down).then(|| start.elapsed());
         let p = match outcome {
             Ok(score) => Prediction {
-                prediction_id: self.next_id(),
+                prediction_id: String::new(),
                 score: Some(score),
                 decision: decision(self.model.declines(score)).into(),
                 source: "model".into(),
@@ -117,7 +147,7 @@ impl Predictor {
                 model_version: self.model.version.clone(),
             },
             Err(reason) => Prediction {
-                prediction_id: self.next_id(),
+                prediction_id: String::new(),
                 score: None,
                 decision: decision(fallback::declines(f)).into(),
                 source: "fallback".into(),
@@ -137,11 +167,31 @@ fn decision(declines: bool) -> &'static str {
     }
 }
 
+/// The JSON body of a request, refused with 400 when it is not JSON (or not sent as JSON).
+/// Non-finite numbers are let through as markers so validation can name their field.
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    if !is_json {
+        return Err(ApiError::BadRequest(
+            "Expected request with `Content-Type: application/json`".into(),
+        ));
+    }
+    features::parse_body(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
 /// `POST /predict`.
 pub async fn predict(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<serde_json::Value>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<Prediction>, ApiError> {
+    let body = json_body(&headers, &body)?;
     if let Some(user) = body.get("user") {
         let user = user.as_str().ok_or_else(|| ApiError::Unprocessable {
             field: "user".into(),
@@ -156,16 +206,33 @@ pub async fn predict(
         }
     }
     let features = features::parse(&body, &["user"]).map_err(|e| {
-        if let Invalid::UnknownCategory(f) = e {
-            state.metrics.ml.unknown_category(f);
+        match e {
+            Invalid::UnknownCategory(f) => state.metrics.ml.unknown_category(f),
+            Invalid::OutOfRange(f, _) => state.metrics.ml.out_of_range(f),
+            _ => {}
         }
         ApiError::Unprocessable {
             field: e.field(),
             message: e.message(),
         }
     })?;
+    state.metrics.ml.observe_inputs(&features);
     let model_down = state.faults.is_active(Incident::ModelDown);
-    let (prediction, model_time) = state.predictor.predict(&features, model_down).await;
+    let collapsed = state.faults.is_active(Incident::OutputCollapse);
+    let (mut prediction, model_time) = state
+        .predictor
+        .predict(&features, model_down, collapsed)
+        .await;
+    let now = Instant::now();
+    prediction.prediction_id = state.monitor.store.insert(Answered {
+        score: prediction.score,
+        declined: prediction.decision == "decline",
+        at: now,
+    });
+    state
+        .monitor
+        .drift
+        .observe(now, &features, prediction.score);
     state.metrics.ml.observe_prediction(&prediction, model_time);
     Ok(Json(prediction))
 }

@@ -100,6 +100,10 @@ pub async fn random(
 ) -> Result<Json<RandomAnswer>, ApiError> {
     if let Some(user) = &params.user {
         validate_user(user)?;
+        // The slow-users incident: the same share of users waits longer on every request.
+        if let Some(extra) = state.faults.slow_user_delay(user) {
+            tokio::time::sleep(extra).await;
+        }
     }
     let draw = state.random.draw();
     // A zero delay must not wait for the timer's next 1 ms tick.

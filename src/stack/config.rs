@@ -49,6 +49,8 @@ pub struct Targets {
     pub prometheus: String,
     /// Alertmanagers to send alerts to.
     pub alertmanagers: Vec<String>,
+    /// The Pushgateway batch jobs push to.
+    pub pushgateway: String,
     /// Where Alertmanager's webhooks go (a monlab instance).
     pub webhook: String,
 }
@@ -74,6 +76,26 @@ fn static_targets(items: &[String]) -> Value {
     Value::Sequence(vec![Value::Mapping(m)])
 }
 
+/// What a member of an HA pair adds to the shipped configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// External labels, e.g. `replica = "a"`: they tell the pair's copies apart.
+    pub external_labels: Vec<(String, String)>,
+    /// Labels dropped from alerts on the way to Alertmanager, so both copies of an alert
+    /// are one alert there.
+    pub alert_label_drops: Vec<String>,
+    /// A `remote_write` URL and the labels dropped on the way, so a deduplicating store
+    /// (VictoriaMetrics) sees the pair's copies as one series.
+    pub remote_write: Option<(String, Vec<String>)>,
+}
+
+fn labeldrop(labels: &[String]) -> Value {
+    let mut m = Mapping::new();
+    m.insert("action".into(), "labeldrop".into());
+    m.insert("regex".into(), labels.join("|").into());
+    Value::Sequence(vec![Value::Mapping(m)])
+}
+
 /// Prometheus's duration syntax (`1s`, `250ms`, `15s`).
 pub fn prom_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -88,7 +110,7 @@ pub fn prometheus(
     deploy: &Path,
     targets: &Targets,
     interval: Option<Duration>,
-    external_labels: &[(&str, &str)],
+    extras: &Extras,
 ) -> Result<String, ConfigError> {
     let path = deploy.join("prometheus/prometheus.yml");
     let shape = |what: &str| ConfigError::Shape {
@@ -108,7 +130,7 @@ pub fn prometheus(
         g.insert("scrape_interval".into(), prom_duration(every).into());
         g.insert("evaluation_interval".into(), prom_duration(every).into());
     }
-    if !external_labels.is_empty() {
+    if !extras.external_labels.is_empty() {
         let global = root
             .entry("global".into())
             .or_insert_with(|| Value::Mapping(Mapping::new()));
@@ -116,10 +138,21 @@ pub fn prometheus(
             .as_mapping_mut()
             .ok_or_else(|| shape("global is not a mapping"))?;
         let mut labels = Mapping::new();
-        for (k, v) in external_labels {
-            labels.insert((*k).into(), (*v).into());
+        for (k, v) in &extras.external_labels {
+            labels.insert(k.as_str().into(), v.as_str().into());
         }
         g.insert("external_labels".into(), Value::Mapping(labels));
+    }
+    if let Some((url, drops)) = &extras.remote_write {
+        let mut rw = Mapping::new();
+        rw.insert("url".into(), url.as_str().into());
+        if !drops.is_empty() {
+            rw.insert("write_relabel_configs".into(), labeldrop(drops));
+        }
+        root.insert(
+            "remote_write".into(),
+            Value::Sequence(vec![Value::Mapping(rw)]),
+        );
     }
 
     // Rule files are relative to the deploy folder; the derived file lives elsewhere.
@@ -143,6 +176,12 @@ pub fn prometheus(
                     static_targets(&targets.alertmanagers),
                 );
             }
+        }
+        if !extras.alert_label_drops.is_empty() {
+            alerting.insert(
+                "alert_relabel_configs".into(),
+                labeldrop(&extras.alert_label_drops),
+            );
         }
     }
 
@@ -170,6 +209,12 @@ pub fn prometheus(
                 } else {
                     job.insert("static_configs".into(), static_targets(&targets.monlab));
                 }
+            }
+            Some("pushgateway") => {
+                job.insert(
+                    "static_configs".into(),
+                    static_targets(std::slice::from_ref(&targets.pushgateway)),
+                );
             }
             Some("prometheus") => {
                 job.insert(
@@ -236,17 +281,25 @@ mod tests {
             monlab_file_sd: None,
             prometheus: "127.0.0.1:19090".into(),
             alertmanagers: vec!["127.0.0.1:19093".into()],
+            pushgateway: "127.0.0.1:19091".into(),
             webhook: "127.0.0.1:18080".into(),
         }
     }
 
     #[test]
     fn prometheus_targets_and_intervals_are_rewritten() {
-        let text = prometheus(&deploy(), &targets(), Some(Duration::from_secs(1)), &[]).unwrap();
+        let text = prometheus(
+            &deploy(),
+            &targets(),
+            Some(Duration::from_secs(1)),
+            &Extras::default(),
+        )
+        .unwrap();
         let v: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(v["global"]["scrape_interval"], "1s");
         assert!(text.contains("127.0.0.1:18080") && text.contains("127.0.0.1:19093"));
         assert!(!text.contains("monlab:8080") && !text.contains("alertmanager:9093"));
+        assert!(text.contains("127.0.0.1:19091") && !text.contains("pushgateway:9091"));
         let rules = v["rule_files"][0].as_str().unwrap();
         assert!(Path::new(rules).is_absolute() && rules.ends_with("rules/*.yml"));
     }
@@ -255,9 +308,34 @@ mod tests {
     fn file_sd_replaces_static_targets() {
         let mut t = targets();
         t.monlab_file_sd = Some("/tmp/x/targets.json".into());
-        let text = prometheus(&deploy(), &t, None, &[("replica", "a")]).unwrap();
+        let extras = Extras {
+            external_labels: vec![("replica".into(), "a".into())],
+            alert_label_drops: vec!["replica".into()],
+            remote_write: Some((
+                "http://127.0.0.1:8428/api/v1/write".into(),
+                vec!["replica".into()],
+            )),
+        };
+        let text = prometheus(&deploy(), &t, None, &extras).unwrap();
         assert!(text.contains("/tmp/x/targets.json") && !text.contains("127.0.0.1:18080"));
-        assert!(text.contains("replica: a"));
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["global"]["external_labels"]["replica"], "a");
+        assert_eq!(
+            v["alerting"]["alert_relabel_configs"][0]["action"],
+            "labeldrop"
+        );
+        assert_eq!(
+            v["alerting"]["alert_relabel_configs"][0]["regex"],
+            "replica"
+        );
+        assert_eq!(
+            v["remote_write"][0]["url"],
+            "http://127.0.0.1:8428/api/v1/write"
+        );
+        assert_eq!(
+            v["remote_write"][0]["write_relabel_configs"][0]["regex"],
+            "replica"
+        );
     }
 
     #[test]

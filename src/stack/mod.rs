@@ -1,19 +1,27 @@
 //! `monlab up`: the whole system on one machine, without Docker.
 //!
-//! Starts the service, real Prometheus and Alertmanager processes with configuration derived
-//! from `deploy/` (see [`config`]), and a steady background load; waits until each answers,
-//! prints where everything is, and on Ctrl-C or SIGTERM stops every child it started, in order.
-//! A child that dies unexpectedly stops the rest and fails the run.
+//! Starts the service (one or `--replicas N` instances, found by Prometheus through a
+//! `file_sd` file), real Prometheus and Alertmanager processes with configuration derived from
+//! `deploy/` (see [`config`]), and a steady background load; waits until each answers, prints
+//! where everything is, and on Ctrl-C or SIGTERM stops every child it started, in order.
+//! With `--ha` it runs two Prometheus replicas, an Alertmanager cluster of three and
+//! VictoriaMetrics as the deduplicating long-term store (see [`plan`]).
+//! A child that dies is restarted (a few times, with back-off), as a service manager would.
 
 pub mod config;
+pub mod plan;
 pub mod process;
 pub mod tools;
 
 use crate::config::UpConfig;
+use plan::Plan;
 use process::{Child, ProcessError};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Restarts allowed per child before `up` gives up and stops everything.
+const MAX_RESTARTS: u32 = 5;
 
 /// Why `up` failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +41,7 @@ pub enum StackError {
         /// The port.
         port: u16,
         /// Which part wanted it.
-        what: &'static str,
+        what: String,
         /// The flag that changes it.
         flag: &'static str,
     },
@@ -45,13 +53,15 @@ pub enum StackError {
         /// Why.
         source: std::io::Error,
     },
-    /// A child exited while the system was running.
-    #[error("{name} exited unexpectedly ({status}); last lines of {log}:\n{tail}")]
+    /// A child kept dying.
+    #[error("{name} exited {restarts} times ({status}); last lines of {log}:\n{tail}")]
     ChildDied {
         /// Child name.
         name: String,
-        /// Exit status.
+        /// Exit status of the last run.
         status: String,
+        /// Restarts before giving up.
+        restarts: u32,
         /// Log file.
         log: String,
         /// The end of its log.
@@ -60,33 +70,6 @@ pub enum StackError {
     /// The background load failed.
     #[error("background load failed: {0}")]
     Load(String),
-}
-
-/// Where a running stack listens, as printed at start.
-#[derive(Debug, Clone)]
-pub struct Urls {
-    /// The service.
-    pub service: String,
-    /// Prometheus.
-    pub prometheus: String,
-    /// Alertmanager.
-    pub alertmanager: String,
-}
-
-fn check_port(port: u16, what: &'static str, flag: &'static str) -> Result<(), StackError> {
-    std::net::TcpListener::bind(("127.0.0.1", port))
-        .map(drop)
-        .map_err(|_| StackError::PortInUse { port, what, flag })
-}
-
-fn prepare(dir: &Path) -> Result<(), StackError> {
-    for sub in ["logs", "prometheus", "alertmanager"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|source| StackError::DataDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    Ok(())
 }
 
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, StackError> {
@@ -99,53 +82,16 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, StackError> {
 
 /// Runs the stack until `shutdown` resolves; returns after every child has stopped.
 pub async fn run(cfg: &UpConfig, shutdown: impl Future<Output = ()>) -> Result<(), StackError> {
-    let prometheus_bin = tools::find(tools::PROMETHEUS)?;
-    let alertmanager_bin = tools::find(tools::ALERTMANAGER)?;
-    check_port(cfg.port, "the service", "--port")?;
-    check_port(cfg.prometheus_port, "Prometheus", "--prometheus-port")?;
-    check_port(cfg.alertmanager_port, "Alertmanager", "--alertmanager-port")?;
-    prepare(&cfg.data_dir)?;
-    let data = cfg
-        .data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| cfg.data_dir.clone());
-
-    let service = format!("127.0.0.1:{}", cfg.port);
-    let prometheus_addr = format!("127.0.0.1:{}", cfg.prometheus_port);
-    let alertmanager_addr = format!("127.0.0.1:{}", cfg.alertmanager_port);
-    let targets = config::Targets {
-        monlab: vec![service.clone()],
-        monlab_file_sd: None,
-        prometheus: prometheus_addr.clone(),
-        alertmanagers: vec![alertmanager_addr.clone()],
-        webhook: service.clone(),
-    };
-    let prom_yml = write(
-        data.join("prometheus.yml"),
-        &config::prometheus(&cfg.deploy, &targets, cfg.interval, &[])?,
-    )?;
-    let am_yml = write(
-        data.join("alertmanager.yml"),
-        &config::alertmanager(&cfg.deploy, &service)?,
-    )?;
-
+    let plan = plan::plan(cfg)?;
+    for (path, text) in &plan.files {
+        write(path.clone(), text)?;
+    }
     let mut children: Vec<Child> = Vec::new();
-    let result = start_and_supervise(
-        cfg,
-        &data,
-        &mut children,
-        (&prometheus_bin, &prom_yml),
-        (&alertmanager_bin, &am_yml),
-        Urls {
-            service: format!("http://{service}"),
-            prometheus: format!("http://{prometheus_addr}"),
-            alertmanager: format!("http://{alertmanager_addr}"),
-        },
-        shutdown,
-    )
-    .await;
-    // Stop in dependency order: the service first (no new alerts), then Prometheus, then
-    // Alertmanager, so the last notifications can still be delivered while others stop.
+    let result = start_and_supervise(cfg, &plan, &mut children, shutdown).await;
+    // Stop in dependency order (the plan lists children in that order): services first, so
+    // no new alerts start; Prometheus before VictoriaMetrics, whose absence would make
+    // Prometheus wait about a minute on its remote-write queue; Alertmanagers last, so the
+    // last notifications can still be delivered.
     for child in children.iter_mut() {
         child.stop(Duration::from_secs(15)).await;
     }
@@ -153,84 +99,45 @@ pub async fn run(cfg: &UpConfig, shutdown: impl Future<Output = ()>) -> Result<(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn start_and_supervise(
     cfg: &UpConfig,
-    data: &Path,
+    plan: &Plan,
     children: &mut Vec<Child>,
-    prometheus: (&Path, &Path),
-    alertmanager: (&Path, &Path),
-    urls: Urls,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StackError> {
-    let logs = data.join("logs");
-    let me = std::env::current_exe().map_err(|source| StackError::DataDir {
-        path: "current executable".into(),
-        source,
-    })?;
-    let mut serve_args = vec![
-        "serve".to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{}", cfg.port),
-    ];
-    serve_args.extend(cfg.serve_args.iter().cloned());
-    children.push(Child::spawn(
-        "monlab",
-        &me,
-        &serve_args,
-        &[("MONLAB_ADMIN_TOKEN", cfg.admin_token.as_str())],
-        logs.join("monlab.log"),
-    )?);
-    children.push(Child::spawn(
-        "prometheus",
-        prometheus.0,
-        &[
-            format!("--config.file={}", prometheus.1.display()),
-            format!("--storage.tsdb.path={}", data.join("prometheus").display()),
-            format!("--web.listen-address=127.0.0.1:{}", cfg.prometheus_port),
-            "--enable-feature=native-histograms".into(),
-            "--web.enable-lifecycle".into(),
-        ],
-        &[],
-        logs.join("prometheus.log"),
-    )?);
-    children.push(Child::spawn(
-        "alertmanager",
-        alertmanager.0,
-        &[
-            format!("--config.file={}", alertmanager.1.display()),
-            format!("--storage.path={}", data.join("alertmanager").display()),
-            format!("--web.listen-address=127.0.0.1:{}", cfg.alertmanager_port),
-            // A single Alertmanager: no gossip port to collide with.
-            "--cluster.listen-address=".into(),
-        ],
-        &[],
-        logs.join("alertmanager.log"),
-    )?);
-    let ready = [
-        format!("{}/readyz", urls.service),
-        format!("{}/-/ready", urls.prometheus),
-        format!("{}/-/ready", urls.alertmanager),
-    ];
-    for (child, url) in children.iter_mut().zip(&ready) {
-        child.wait_ready(url, Duration::from_secs(60)).await?;
+    for spec in &plan.specs {
+        children.push(Child::spawn(spec)?);
     }
-    print_urls(cfg, &urls, data);
+    for child in children.iter_mut() {
+        child.wait_ready(Duration::from_secs(60)).await?;
+        // Replicas join Prometheus's file_sd list as they become ready.
+        if let Some(i) = plan.services.iter().position(|s| s.name == child.name) {
+            let ready: Vec<String> = plan.services[..=i].iter().map(|s| s.addr.clone()).collect();
+            write(plan.file_sd.clone(), &config::file_sd(&ready))?;
+        }
+    }
+    plan.print(cfg);
 
-    let (stop_load, load) = background_load(cfg);
+    let (stop_load, loads) = background_load(cfg, plan);
+    let batch = cfg
+        .batch_every
+        .map(|every| tokio::spawn(batch_schedule(plan.pushgateway.clone(), every)));
     tokio::pin!(shutdown);
     let outcome = loop {
         tokio::select! {
             () = &mut shutdown => break Ok(()),
             () = tokio::time::sleep(Duration::from_millis(250)) => {
-                if let Some(err) = first_death(children) {
-                    break Err(err);
+                if let Err(e) = restart_dead(children).await {
+                    break Err(e);
                 }
             }
         }
     };
     drop(stop_load);
-    if let Some(load) = load {
+    if let Some(b) = batch {
+        b.abort();
+    }
+    for load in loads {
         match load.await {
             Ok(Ok(report)) => tracing::info!(
                 sent = report.total.sent,
@@ -244,57 +151,103 @@ async fn start_and_supervise(
     outcome
 }
 
-type LoadTask = tokio::task::JoinHandle<Result<crate::load::Report, crate::load::Error>>;
-
-/// Starts the steady background load (`--load-rate`, the default route mix) until the
-/// returned sender is dropped; no load when the rate is 0.
-fn background_load(cfg: &UpConfig) -> (tokio::sync::oneshot::Sender<()>, Option<LoadTask>) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    if cfg.load_rate <= 0.0 {
-        return (tx, None);
-    }
-    let load_cfg = crate::config::LoadConfig {
-        target: format!("127.0.0.1:{}", cfg.port)
-            .parse()
-            .expect("a loopback address with a port is a valid authority"),
-        rate: cfg.load_rate,
-        progress: false,
-        ..Default::default()
-    };
-    let task = tokio::spawn(async move {
-        crate::load::run(&load_cfg, async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    (tx, Some(task))
-}
-
-fn first_death(children: &mut [Child]) -> Option<StackError> {
+/// Restarts children that exited; fails once one has used up its restarts.
+async fn restart_dead(children: &mut [Child]) -> Result<(), StackError> {
     for c in children.iter_mut() {
-        if let Some(status) = c.try_exited() {
-            return Some(StackError::ChildDied {
+        let Some(status) = c.try_exited() else {
+            continue;
+        };
+        if c.restarts >= MAX_RESTARTS {
+            return Err(StackError::ChildDied {
                 name: c.name.clone(),
                 status,
+                restarts: c.restarts,
                 log: c.log.display().to_string(),
                 tail: process::tail(&c.log, 15),
             });
         }
+        tracing::warn!(child = %c.name, %status, restarts = c.restarts, "Child exited; restarting.");
+        // Back off, and give a dead Alertmanager's cluster port time to be released.
+        tokio::time::sleep(Duration::from_secs(2u64 << c.restarts.min(4))).await;
+        c.respawn()?;
     }
-    None
+    Ok(())
 }
 
-fn print_urls(cfg: &UpConfig, urls: &Urls, data: &Path) {
-    println!("monlab is up; Ctrl-C stops everything.");
-    println!("  service       {}/random", urls.service);
-    println!("  metrics       {}/metrics", urls.service);
-    println!("  alerts seen   {}/alerts/notifications", urls.service);
-    println!("  prometheus    {}", urls.prometheus);
-    println!("  alertmanager  {}", urls.alertmanager);
-    println!("  admin token   {}", cfg.admin_token);
-    println!(
-        "  break it      MONLAB_ADMIN_TOKEN={} monlab incident start auth-down --for 5m --url {}",
-        cfg.admin_token, urls.service
-    );
-    println!("  data, logs    {}", data.display());
+/// Runs the batch job now and then every `every`, as cron would, pushing to `pushgateway`.
+async fn batch_schedule(pushgateway: String, every: Duration) {
+    let cfg = crate::batch::BatchConfig {
+        pushgateway,
+        job: "monlab-backfill".into(),
+        rows: 200_000,
+        schedule: every,
+        fail: false,
+        seed: 1,
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match crate::batch::run(&cfg).await {
+            Ok(out) => tracing::info!(
+                rows = out.rows,
+                seconds = out.duration_seconds,
+                "Batch job ran."
+            ),
+            Err(e) => tracing::warn!(error = %e, "Batch job failed."),
+        }
+    }
+}
+
+type LoadTask = tokio::task::JoinHandle<Result<crate::load::Report, crate::load::Error>>;
+
+/// Starts the steady background load (`--load-rate`, the default route mix), split evenly
+/// over the service replicas, until the returned sender is dropped; none when the rate is 0.
+fn background_load(
+    cfg: &UpConfig,
+    plan: &Plan,
+) -> (tokio::sync::watch::Sender<bool>, Vec<LoadTask>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    if cfg.load_rate <= 0.0 {
+        return (tx, Vec::new());
+    }
+    let share = cfg.load_rate / plan.services.len() as f64;
+    let tasks = plan
+        .services
+        .iter()
+        .map(|s| {
+            let load_cfg = crate::config::LoadConfig {
+                target: s
+                    .addr
+                    .parse()
+                    .expect("a loopback address with a port is a valid authority"),
+                rate: share,
+                progress: false,
+                ..Default::default()
+            };
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                crate::load::run(&load_cfg, async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+            })
+        })
+        .collect();
+    (tx, tasks)
+}
+
+/// Whether `port` is free on 127.0.0.1.
+pub fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Creates the data folder's sub-folders.
+pub fn prepare(dir: &Path, subs: &[String]) -> Result<(), StackError> {
+    for sub in subs {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|source| StackError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
 }

@@ -9,6 +9,23 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How to start one child, kept so it can be started again.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Short name for messages (`prometheus-a`, `monlab-1`, …).
+    pub name: String,
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub envs: Vec<(String, String)>,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+    /// A URL that answers 2xx once it is ready.
+    pub ready: String,
+}
+
 /// A supervised child.
 #[derive(Debug)]
 pub struct Child {
@@ -16,6 +33,10 @@ pub struct Child {
     pub name: String,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
+    /// How it was started.
+    pub spec: Spec,
+    /// How many times it was restarted.
+    pub restarts: u32,
     child: tokio::process::Child,
 }
 
@@ -66,28 +87,22 @@ pub fn tail(path: &Path, n: usize) -> String {
 }
 
 impl Child {
-    /// Starts `program args…`, appending its output to `log`.
-    pub fn spawn(
-        name: &str,
-        program: &Path,
-        args: &[String],
-        envs: &[(&str, &str)],
-        log: PathBuf,
-    ) -> Result<Self, ProcessError> {
+    /// Starts a child from its spec, appending its output to the spec's log.
+    pub fn spawn(spec: &Spec) -> Result<Self, ProcessError> {
         let err = |source| ProcessError::Spawn {
-            name: name.into(),
-            program: program.display().to_string(),
+            name: spec.name.clone(),
+            program: spec.program.display().to_string(),
             source,
         };
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&log)
+            .open(&spec.log)
             .map_err(err)?;
         let file2 = file.try_clone().map_err(err)?;
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .envs(envs.iter().copied())
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(spec.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(file2))
@@ -107,10 +122,20 @@ impl Child {
         }
         let child = cmd.spawn().map_err(err)?;
         Ok(Self {
-            name: name.into(),
-            log,
+            name: spec.name.clone(),
+            log: spec.log.clone(),
+            spec: spec.clone(),
+            restarts: 0,
             child,
         })
+    }
+
+    /// Starts the same spec again after the previous process has exited.
+    pub fn respawn(&mut self) -> Result<(), ProcessError> {
+        let fresh = Self::spawn(&self.spec)?;
+        self.child = fresh.child;
+        self.restarts += 1;
+        Ok(())
     }
 
     /// The OS process id (None once reaped).
@@ -118,8 +143,10 @@ impl Child {
         self.child.id()
     }
 
-    /// Waits until `url` answers 2xx, failing early if the child exits.
-    pub async fn wait_ready(&mut self, url: &str, timeout: Duration) -> Result<(), ProcessError> {
+    /// Waits until its ready URL answers 2xx, failing early if the child exits.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ProcessError> {
+        let url = self.spec.ready.clone();
+        let url = url.as_str();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()

@@ -27,6 +27,20 @@ pub const ALERTMANAGER: Tool = Tool {
     package: "prometheus-alertmanager",
 };
 
+/// VictoriaMetrics, the long-term store of `up --ha`.
+pub const VICTORIA_METRICS: Tool = Tool {
+    name: "VictoriaMetrics",
+    executables: &["victoria-metrics", "victoria-metrics-prod"],
+    package: "victoria-metrics",
+};
+
+/// The Pushgateway, where batch jobs push their outcome.
+pub const PUSHGATEWAY: Tool = Tool {
+    name: "Pushgateway",
+    executables: &["prometheus-pushgateway", "pushgateway"],
+    package: "prometheus-pushgateway",
+};
+
 /// A tool that is not installed.
 #[derive(Debug, thiserror::Error)]
 #[error("{name} is not installed (looked for {looked} on PATH): install it with `sudo apt-get install {package}` or run scripts/install-deps")]

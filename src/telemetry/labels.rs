@@ -33,6 +33,8 @@ pub enum ErrorKind {
     NotFound,
     /// Route exists, method does not (405).
     MethodNotAllowed,
+    /// The request conflicts with what was already recorded (409).
+    Conflict,
     /// Body parsed but a field is invalid (422).
     Unprocessable,
     /// Rejected by load shedding (503).
@@ -56,6 +58,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
             Self::Unprocessable => "unprocessable",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
@@ -73,6 +76,7 @@ impl ErrorKind {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
             422 => Self::Unprocessable,
             503 => Self::Unavailable,
             504 => Self::Timeout,

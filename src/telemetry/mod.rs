@@ -93,6 +93,33 @@ pub struct AlertLabels {
     pub status: &'static str,
 }
 
+/// Seconds since the last Watchdog heartbeat, computed at scrape time; absent before the
+/// first heartbeat, so "never" is not mistaken for "just now".
+#[derive(Debug)]
+struct HeartbeatAge(Gauge<f64, std::sync::atomic::AtomicU64>);
+
+impl prometheus_client::collector::Collector for HeartbeatAge {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let last = self.0.get();
+        if last <= 0.0 {
+            return Ok(());
+        }
+        let age = prometheus_client::metrics::gauge::ConstGauge::new(
+            (crate::service::alerts::now_seconds() - last).max(0.0),
+        );
+        age.encode(encoder.encode_descriptor(
+            "watchdog_heartbeat_age",
+            "Seconds since the last Watchdog heartbeat came through Alertmanager",
+            Some(&Unit::Seconds),
+            age.metric_type(),
+        )?)
+    }
+}
+
 /// Every metric family of the service, with the registries that expose them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -104,6 +131,8 @@ pub struct Metrics {
     pub ml: ml::MlMetrics,
     logins: Family<ResultLabels, Counter>,
     alerts: Family<AlertLabels, Counter>,
+    alert_duplicates: Counter,
+    heartbeat: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Families exposed in every format.
     registry: Registry,
     /// Native-only histograms: only the protobuf format can carry them.
@@ -116,6 +145,18 @@ impl Metrics {
     /// Counts one login by result (`success`, `bad_credentials`, `unavailable`).
     pub fn login(&self, result: &'static str) {
         self.logins.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Records a Watchdog heartbeat received at `at` (seconds since the Unix epoch).
+    pub fn heartbeat(&self, at: f64) {
+        self.heartbeat.set(at);
+    }
+
+    /// Counts alerts dropped by the webhook's deduplication.
+    pub fn alert_duplicates(&self, n: u64) {
+        if n > 0 {
+            self.alert_duplicates.inc_by(n);
+        }
     }
 
     /// Counts one alert of a received notification.
@@ -250,6 +291,19 @@ impl Metrics {
             "Alerts received from Alertmanager's webhook, by severity and status",
             alerts.clone(),
         );
+        let alert_duplicates = Counter::default();
+        m.register(
+            "alert_duplicates",
+            "Alerts in webhook notifications that repeated one already received (same group, fingerprint, start and status)",
+            alert_duplicates.clone(),
+        );
+        let heartbeat = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        m.register(
+            "watchdog_last_heartbeat_timestamp_seconds",
+            "When the last Watchdog heartbeat came through Alertmanager (0: none yet)",
+            heartbeat.clone(),
+        );
+        m.register_collector(Box::new(HeartbeatAge(heartbeat.clone())));
         let ml = ml::MlMetrics::new(m);
 
         let summaries = vec![random.recent_delay.clone()];
@@ -259,6 +313,8 @@ impl Metrics {
             ml,
             logins,
             alerts,
+            alert_duplicates,
+            heartbeat,
             registry,
             native,
             summaries,

@@ -287,6 +287,11 @@ pub struct Stack {
     /// Alertmanager (held like Prometheus).
     #[allow(dead_code)]
     pub alertmanager: Proc,
+    /// The Pushgateway (held like Prometheus).
+    #[allow(dead_code)]
+    pub pushgateway: Proc,
+    /// `http://127.0.0.1:port` of the Pushgateway.
+    pub pg_url: String,
     /// `http://127.0.0.1:port` of Prometheus.
     pub prom_url: String,
     /// `http://127.0.0.1:port` of Alertmanager.
@@ -308,20 +313,21 @@ impl Stack {
         flags.extend_from_slice(serve_flags);
         let monlab = Monlab::start(&flags);
         let dir = temp_dir("monlab-stack");
-        let (prom_port, am_port) = (free_port(), free_port());
+        let (prom_port, am_port, pg_port) = (free_port(), free_port(), free_port());
         let service = monlab.addr.to_string();
         let targets = monlab::stack::config::Targets {
             monlab: vec![service.clone()],
             monlab_file_sd: None,
             prometheus: format!("127.0.0.1:{prom_port}"),
             alertmanagers: vec![format!("127.0.0.1:{am_port}")],
+            pushgateway: format!("127.0.0.1:{pg_port}"),
             webhook: service.clone(),
         };
         let prom_cfg = monlab::stack::config::prometheus(
             &deploy_dir(),
             &targets,
             Some(Duration::from_secs(1)),
-            &[],
+            &monlab::stack::config::Extras::default(),
         )
         .expect("derive prometheus.yml");
         let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &service)
@@ -346,6 +352,22 @@ impl Stack {
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
             .arg("--cluster.listen-address=");
         let mut alertmanager = Proc::spawn(cmd);
+        let mut cmd = Command::new(require_tool(
+            "prometheus-pushgateway",
+            "prometheus-pushgateway",
+        ));
+        cmd.arg(format!("--web.listen-address=127.0.0.1:{pg_port}"))
+            .arg(format!(
+                "--persistence.file={}",
+                dir.path().join("pg.db").display()
+            ));
+        let mut pushgateway = Proc::spawn(cmd);
+        let pg_url = format!("http://127.0.0.1:{pg_port}");
+        wait_http_ok(
+            &format!("{pg_url}/-/ready"),
+            Duration::from_secs(30),
+            &mut pushgateway,
+        );
         let prom_url = format!("http://127.0.0.1:{prom_port}");
         let am_url = format!("http://127.0.0.1:{am_port}");
         wait_http_ok(
@@ -362,6 +384,8 @@ impl Stack {
             monlab,
             prometheus,
             alertmanager,
+            pushgateway,
+            pg_url,
             prom_url,
             am_url,
             _dir: dir,

@@ -14,7 +14,7 @@ use std::time::Duration;
 const RATE: f64 = 30.0;
 
 /// Starts the real load generator against the stack until the sender is dropped.
-fn start_load(
+pub(crate) fn start_load(
     stack: &Stack,
     seed: u64,
 ) -> (
@@ -40,7 +40,8 @@ fn start_load(
     (tx, task)
 }
 
-fn save(name: &str, board: &Scoreboard) {
+/// Writes a scoreboard to target/scoreboards/<name>.txt and prints it.
+pub(crate) fn save(name: &str, board: &Scoreboard) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scoreboards");
     let _ = std::fs::create_dir_all(&dir);
     let text = board.to_string();
@@ -89,11 +90,11 @@ async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration
 }
 
 fn assert_caught(row: &scenario::Row, alert: &str) {
+    let expected = format!("{alert} ({})", row.expected_severity);
     assert!(
-        row.alert.as_deref().is_some_and(|a| a.starts_with(alert)),
-        "{}: expected {alert} at {}, got {:?} (fired: {:?})",
+        row.alert.is_some() && row.fired.contains(&expected),
+        "{}: expected {expected}, got {:?} (fired: {:?})",
         row.incident,
-        row.expected_severity,
         row.alert,
         row.fired
     );
@@ -125,7 +126,7 @@ async fn auth_down_pages() {
 async fn model_down_opens_a_ticket() {
     let row = play_one(
         Incident::ModelDown,
-        Duration::from_secs(240),
+        Duration::from_secs(360),
         Duration::from_secs(360),
     )
     .await;
@@ -136,8 +137,8 @@ async fn model_down_opens_a_ticket() {
 async fn slow_users_raise_a_minor_alert_only() {
     let row = play_one(
         Incident::SlowUsers,
-        Duration::from_secs(300),
-        Duration::from_secs(660),
+        Duration::from_secs(420),
+        Duration::from_secs(600),
     )
     .await;
     assert_caught(&row, "MonlabSlowRequests");
@@ -163,7 +164,9 @@ async fn a_clean_baseline_raises_nothing() {
     let start = tokio::time::Instant::now();
     let mut pending_seen = Vec::new();
     while start.elapsed() < Duration::from_secs(330) {
-        for a in stack.query(r#"ALERTS{alertstate=~"pending|firing"}"#).await {
+        // The Watchdog heartbeat always fires by design; everything else must stay quiet.
+        let quiet = r#"ALERTS{alertstate=~"pending|firing", alertname!="Watchdog"}"#;
+        for a in stack.query(quiet).await {
             pending_seen.push(a["metric"].to_string());
         }
         tokio::time::sleep(Duration::from_secs(5)).await;

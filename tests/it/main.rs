@@ -3,9 +3,11 @@
 
 mod cli;
 mod deploy;
+mod ha;
 mod harness;
 mod incidents;
 mod load;
+mod ml;
 mod promql;
 mod recover;
 mod rules;

@@ -1,0 +1,338 @@
+//! What `monlab up` will run: every child with its ports, arguments and configuration files,
+//! decided before anything starts, so a taken port or a missing tool fails at once.
+//!
+//! Ports are consecutive from the base flags: service replicas from `--port`, Prometheus
+//! replicas from `--prometheus-port`, Alertmanagers from `--alertmanager-port` (their cluster
+//! gossip ports 100 above), VictoriaMetrics at `--vm-port`.
+
+use super::config::{self, Extras, Targets};
+use super::process::Spec;
+use super::{port_free, prepare, tools, StackError};
+use crate::config::UpConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Distance from an Alertmanager's web port to its cluster (gossip) port.
+const CLUSTER_PORT_OFFSET: u16 = 100;
+
+/// One service replica.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Child name.
+    pub name: String,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+}
+
+/// Everything `up` starts, in start (and stop) order, and the files they read.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Children: services, Prometheus replicas, VictoriaMetrics, Alertmanagers.
+    pub specs: Vec<Spec>,
+    /// Configuration files to write before starting.
+    pub files: Vec<(PathBuf, String)>,
+    /// The service replicas.
+    pub services: Vec<Service>,
+    /// The file_sd file listing the ready replicas.
+    pub file_sd: PathBuf,
+    /// Prometheus URLs.
+    pub prometheus: Vec<String>,
+    /// Alertmanager URLs.
+    pub alertmanagers: Vec<String>,
+    /// VictoriaMetrics URL (HA only).
+    pub victoria_metrics: Option<String>,
+    /// Pushgateway URL.
+    pub pushgateway: String,
+    /// The data folder.
+    pub data: PathBuf,
+}
+
+fn ports(base: u16, n: usize, what: &str, flag: &'static str) -> Result<Vec<u16>, StackError> {
+    (0..n)
+        .map(|i| {
+            let port = u16::try_from(usize::from(base) + i).unwrap_or(0);
+            if port != 0 && port_free(port) {
+                Ok(port)
+            } else {
+                Err(StackError::PortInUse {
+                    port,
+                    what: if n > 1 {
+                        format!("{what} {}", i + 1)
+                    } else {
+                        what.to_string()
+                    },
+                    flag,
+                })
+            }
+        })
+        .collect()
+}
+
+/// Decides every child and file of a run.
+pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
+    let prometheus_bin = tools::find(tools::PROMETHEUS)?;
+    let alertmanager_bin = tools::find(tools::ALERTMANAGER)?;
+    let pushgateway_bin = tools::find(tools::PUSHGATEWAY)?;
+    let vm_bin = if cfg.ha {
+        Some(tools::find(tools::VICTORIA_METRICS)?)
+    } else {
+        None
+    };
+    let (n_prom, n_am) = if cfg.ha { (2, 3) } else { (1, 1) };
+    let service_ports = ports(cfg.port, cfg.replicas, "the service", "--port")?;
+    let prom_ports = ports(
+        cfg.prometheus_port,
+        n_prom,
+        "Prometheus",
+        "--prometheus-port",
+    )?;
+    let am_ports = ports(
+        cfg.alertmanager_port,
+        n_am,
+        "Alertmanager",
+        "--alertmanager-port",
+    )?;
+    let cluster_ports = if cfg.ha {
+        ports(
+            cfg.alertmanager_port.saturating_add(CLUSTER_PORT_OFFSET),
+            n_am,
+            "Alertmanager cluster",
+            "--alertmanager-port",
+        )?
+    } else {
+        Vec::new()
+    };
+    let pg_port = ports(
+        cfg.pushgateway_port,
+        1,
+        "the Pushgateway",
+        "--pushgateway-port",
+    )?[0];
+    let vm_port = if cfg.ha {
+        Some(ports(cfg.vm_port, 1, "VictoriaMetrics", "--vm-port")?[0])
+    } else {
+        None
+    };
+
+    let replica_names: Vec<String> = (0..n_prom)
+        .map(|i| ((b'a' + i as u8) as char).to_string())
+        .collect();
+    let mut subs = vec!["logs".to_string(), "pushgateway".to_string()];
+    subs.extend(replica_names.iter().map(|r| format!("prometheus-{r}")));
+    subs.extend((1..=n_am).map(|i| format!("alertmanager-{i}")));
+    if cfg.ha {
+        subs.push("victoria-metrics".into());
+    }
+    prepare(&cfg.data_dir, &subs)?;
+    let data = cfg
+        .data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| cfg.data_dir.clone());
+    let logs = data.join("logs");
+    let me = std::env::current_exe().map_err(|source| StackError::DataDir {
+        path: "current executable".into(),
+        source,
+    })?;
+
+    let services: Vec<Service> = service_ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| Service {
+            name: if cfg.replicas == 1 {
+                "monlab".into()
+            } else {
+                format!("monlab-{}", i + 1)
+            },
+            addr: format!("127.0.0.1:{port}"),
+        })
+        .collect();
+    let am_addrs: Vec<String> = am_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let vm_url = vm_port.map(|p| format!("http://127.0.0.1:{p}"));
+    let file_sd = data.join("targets.json");
+    let mut files = vec![(file_sd.clone(), config::file_sd(&[]))];
+    let mut specs = Vec::new();
+
+    for s in &services {
+        let mut args = vec!["serve".to_string(), "--listen".into(), s.addr.clone()];
+        args.extend(cfg.serve_args.iter().cloned());
+        specs.push(Spec {
+            name: s.name.clone(),
+            program: me.clone(),
+            args,
+            envs: vec![("MONLAB_ADMIN_TOKEN".into(), cfg.admin_token.clone())],
+            log: logs.join(format!("{}.log", s.name)),
+            ready: format!("http://{}/readyz", s.addr),
+        });
+    }
+
+    for (r, port) in replica_names.iter().zip(&prom_ports) {
+        let name = if cfg.ha {
+            format!("prometheus-{r}")
+        } else {
+            "prometheus".into()
+        };
+        let targets = Targets {
+            monlab: Vec::new(),
+            monlab_file_sd: Some(file_sd.clone()),
+            prometheus: format!("127.0.0.1:{port}"),
+            alertmanagers: am_addrs.clone(),
+            pushgateway: format!("127.0.0.1:{pg_port}"),
+            webhook: services[0].addr.clone(),
+        };
+        let extras = match &vm_url {
+            Some(vm) => Extras {
+                external_labels: vec![("replica".into(), r.clone())],
+                alert_label_drops: vec!["replica".into()],
+                remote_write: Some((format!("{vm}/api/v1/write"), vec!["replica".into()])),
+            },
+            None => Extras::default(),
+        };
+        let yml = data.join(format!("{name}.yml"));
+        files.push((
+            yml.clone(),
+            config::prometheus(&cfg.deploy, &targets, cfg.interval, &extras)?,
+        ));
+        specs.push(Spec {
+            name: name.clone(),
+            program: prometheus_bin.clone(),
+            args: vec![
+                format!("--config.file={}", yml.display()),
+                format!(
+                    "--storage.tsdb.path={}",
+                    data.join(format!("prometheus-{r}")).display()
+                ),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--enable-feature=native-histograms".into(),
+                "--web.enable-lifecycle".into(),
+            ],
+            envs: Vec::new(),
+            log: logs.join(format!("{name}.log")),
+            ready: format!("http://127.0.0.1:{port}/-/ready"),
+        });
+    }
+
+    if let (Some(bin), Some(port)) = (vm_bin, vm_port) {
+        // Samples of one series closer than the scrape interval are copies from the pair.
+        let every = cfg.interval.unwrap_or(Duration::from_secs(15));
+        specs.push(Spec {
+            name: "victoria-metrics".into(),
+            program: bin,
+            args: vec![
+                format!("-httpListenAddr=127.0.0.1:{port}"),
+                format!(
+                    "-storageDataPath={}",
+                    data.join("victoria-metrics").display()
+                ),
+                "-retentionPeriod=1".into(),
+                format!("-dedup.minScrapeInterval={}", config::prom_duration(every)),
+            ],
+            envs: Vec::new(),
+            log: logs.join("victoria-metrics.log"),
+            ready: format!("http://127.0.0.1:{port}/health"),
+        });
+    }
+
+    specs.push(Spec {
+        name: "pushgateway".into(),
+        program: pushgateway_bin,
+        args: vec![
+            format!("--web.listen-address=127.0.0.1:{pg_port}"),
+            // Debian's default is under /var/lib; keep pushed groups with the rest of the run.
+            format!(
+                "--persistence.file={}",
+                data.join("pushgateway/metrics.db").display()
+            ),
+        ],
+        envs: Vec::new(),
+        log: logs.join("pushgateway.log"),
+        ready: format!("http://127.0.0.1:{pg_port}/-/ready"),
+    });
+
+    let am_yml = data.join("alertmanager.yml");
+    files.push((
+        am_yml.clone(),
+        config::alertmanager(&cfg.deploy, &services[0].addr)?,
+    ));
+    for (i, port) in am_ports.iter().enumerate() {
+        let name = if cfg.ha {
+            format!("alertmanager-{}", i + 1)
+        } else {
+            "alertmanager".into()
+        };
+        let mut args = vec![
+            format!("--config.file={}", am_yml.display()),
+            format!(
+                "--storage.path={}",
+                data.join(format!("alertmanager-{}", i + 1)).display()
+            ),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        if cfg.ha {
+            args.push(format!(
+                "--cluster.listen-address=127.0.0.1:{}",
+                cluster_ports[i]
+            ));
+            for (j, peer) in cluster_ports.iter().enumerate() {
+                if j != i {
+                    args.push(format!("--cluster.peer=127.0.0.1:{peer}"));
+                }
+            }
+        } else {
+            // A single Alertmanager: no gossip port to collide with.
+            args.push("--cluster.listen-address=".into());
+        }
+        specs.push(Spec {
+            name: name.clone(),
+            program: alertmanager_bin.clone(),
+            args,
+            envs: Vec::new(),
+            log: logs.join(format!("{name}.log")),
+            ready: format!("http://127.0.0.1:{port}/-/ready"),
+        });
+    }
+
+    Ok(Plan {
+        specs,
+        files,
+        services,
+        file_sd,
+        prometheus: prom_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect(),
+        alertmanagers: am_addrs.iter().map(|a| format!("http://{a}")).collect(),
+        victoria_metrics: vm_url,
+        pushgateway: format!("http://127.0.0.1:{pg_port}"),
+        data,
+    })
+}
+
+impl Plan {
+    /// Prints where everything is.
+    pub fn print(&self, cfg: &UpConfig) {
+        let first = format!("http://{}", self.services[0].addr);
+        println!("monlab is up; Ctrl-C stops everything.");
+        println!("  service       {first}/random");
+        for s in &self.services[1..] {
+            println!("  replica       http://{}/random", s.addr);
+        }
+        println!("  metrics       {first}/metrics");
+        println!("  alerts seen   {first}/alerts/notifications");
+        for p in &self.prometheus {
+            println!("  prometheus    {p}");
+        }
+        for a in &self.alertmanagers {
+            println!("  alertmanager  {a}");
+        }
+        if let Some(vm) = &self.victoria_metrics {
+            println!("  long-term     {vm}/vmui/");
+        }
+        println!("  pushgateway   {}", self.pushgateway);
+        println!("  admin token   {}", cfg.admin_token);
+        println!(
+            "  break it      MONLAB_ADMIN_TOKEN={} monlab incident start auth-down --for 5m --url {first}",
+            cfg.admin_token
+        );
+        println!("  data, logs    {}", self.data.display());
+    }
+}

@@ -1,0 +1,225 @@
+//! `monlab up --ha` under fire: during an incident, one Prometheus and one Alertmanager are
+//! killed with SIGKILL; exactly one (deduplicated) page fires and one resolves, the restarted
+//! members send no second page, and VictoriaMetrics holds the same per-minute sample counts
+//! for the monlab targets as the surviving Prometheus.
+
+use crate::harness::{free_port, monlab_command, temp_dir, Proc};
+use monlab::scenario::client::AdminClient;
+use monlab::service::admin::StartRequest;
+use std::time::Duration;
+
+/// Kills the process whose command line contains every needle.
+fn kill9(needles: &[&str]) -> u32 {
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if needles.iter().all(|n| cmd.contains(n)) {
+            let ok = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "kill -9 {pid}");
+            return pid;
+        }
+    }
+    panic!("no process matches {needles:?}");
+}
+
+async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// A free base port whose next `n` neighbours are free too.
+fn free_run(n: u16) -> u16 {
+    for _ in 0..50 {
+        let base = free_port();
+        if base < 60000
+            && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
+    let data = temp_dir("monlab-ha");
+    let (port, pport, aport) = (free_run(2), free_run(2), free_run(103));
+    let (vm, pg) = (free_port(), free_port());
+    let args: Vec<String> = [
+        "up",
+        "--ha",
+        "--replicas",
+        "2",
+        "--interval",
+        "1s",
+        "--load-rate",
+        "30",
+        "--batch-every",
+        "0s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--deploy".into(),
+        crate::harness::deploy_dir().display().to_string(),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--prometheus-port".into(),
+        pport.to_string(),
+        "--alertmanager-port".into(),
+        aport.to_string(),
+        "--vm-port".into(),
+        vm.to_string(),
+        "--pushgateway-port".into(),
+        pg.to_string(),
+        "--admin-token".into(),
+        crate::harness::ADMIN_TOKEN.into(),
+    ])
+    .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut up = Proc::spawn(monlab_command(&args));
+    up.wait_for_output("data, logs", Duration::from_secs(120));
+    let service = format!("http://127.0.0.1:{port}");
+    let (prom_a, prom_b) = (
+        format!("http://127.0.0.1:{pport}"),
+        format!("http://127.0.0.1:{}", pport + 1),
+    );
+    let vm_url = format!("http://127.0.0.1:{vm}");
+    let admin = AdminClient::new(&service, Some(crate::harness::ADMIN_TOKEN.into()));
+
+    // The cluster has formed when each Alertmanager sees three peers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = get_json(&format!("http://127.0.0.1:{aport}/api/v2/status")).await;
+        if s["cluster"]["peers"].as_array().map_or(0, Vec::len) == 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cluster did not form: {s}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let started = monlab::service::alerts::now_seconds();
+    admin
+        .start(
+            "error-share",
+            &StartRequest {
+                share: Some(0.6),
+                route: Some("/random".into()),
+                duration: Some("4m".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let killed_prom = kill9(&[&format!("127.0.0.1:{}", pport + 1), "prometheus"]);
+    let killed_am = kill9(&[&format!("127.0.0.1:{}", aport + 1), "alertmanager"]);
+
+    let firing = wait_for(&admin, "firing", Duration::from_secs(240)).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    admin.stop("error-share").await.unwrap();
+    let stopped = monlab::service::alerts::now_seconds();
+    let resolved = wait_for(&admin, "resolved", Duration::from_secs(300)).await;
+    // Both killed members are back (up restarts them); they must not page again.
+    let out = up.output();
+    assert!(
+        out.contains("restarting"),
+        "up did not restart the killed members:\n{out}"
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let dedup = admin.notifications(0).await.unwrap();
+    let count = |status: &str| {
+        dedup
+            .iter()
+            .flat_map(|n| &n.alerts)
+            .filter(|a| a.status == status && a.labels["alertname"] == "MonlabHighErrorRatio")
+            .count()
+    };
+    assert_eq!(count("firing"), 1, "firing pages: {dedup:#?}");
+    assert_eq!(count("resolved"), 1, "resolved notifications: {dedup:#?}");
+    for a in dedup.iter().flat_map(|n| &n.alerts) {
+        assert!(
+            !a.labels.contains_key("replica"),
+            "replica label reached Alertmanager: {a:?}"
+        );
+    }
+    let raw = admin.notifications_view(0, "raw").await.unwrap();
+    println!(
+        "ha: killed prometheus pid {killed_prom} and alertmanager pid {killed_am}; page after \
+         {:.0} s, resolved {:.0} s after the fix; {} raw notifications, {} after dedup",
+        firing - started,
+        resolved - stopped,
+        raw.len(),
+        dedup.len()
+    );
+
+    // Per-minute sample counts of the monlab targets: VictoriaMetrics (both replicas' writes,
+    // deduplicated) against the Prometheus that was never killed. VictoriaMetrics keeps whole
+    // seconds and answers a query without `time` about 30 s late, so ask about a fixed past minute.
+    let at = (monlab::service::alerts::now_seconds() as u64 - 60).to_string();
+    let q = r#"sum(count_over_time(up{job="monlab"}[1m]))"#;
+    let from = |base: String| {
+        let at = at.clone();
+        async move {
+            let v = reqwest::Client::new()
+                .get(format!("{base}/api/v1/query"))
+                .query(&[("query", q), ("time", at.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap();
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no samples at {base}: {v}"))
+        }
+    };
+    let (in_prom, in_vm) = (from(prom_a.clone()).await, from(vm_url.clone()).await);
+    println!("samples per minute for job monlab: prometheus-a {in_prom}, victoria-metrics {in_vm}");
+    assert!(
+        (in_vm - in_prom).abs() <= 2.0,
+        "VictoriaMetrics {in_vm} vs surviving Prometheus {in_prom}"
+    );
+    let _ = prom_b;
+    up.signal("TERM");
+    assert_eq!(
+        up.wait_exit(Duration::from_secs(120)),
+        Some(0),
+        "{}",
+        up.output()
+    );
+}
+
+/// Waits for the first deduplicated `status` notification of MonlabHighErrorRatio; returns
+/// when it was received.
+async fn wait_for(admin: &AdminClient, status: &str, within: Duration) -> f64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let seen = admin.notifications(0).await.unwrap();
+        if let Some(n) = seen.iter().find(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.status == status && a.labels["alertname"] == "MonlabHighErrorRatio")
+        }) {
+            return n.received_at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {status} MonlabHighErrorRatio within {within:?}: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
