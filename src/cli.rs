@@ -137,6 +137,9 @@ pub struct UpArgs {
     /// How often the batch job runs (pushing to the Pushgateway); 0s for never [default: 10m]
     #[arg(long, value_name = "DURATION")]
     pub batch_every: Option<String>,
+    /// Play this scenario once everything is up, then print its scoreboard
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     /// Admin token of the service [default: a random one, printed] [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
@@ -254,6 +257,12 @@ pub struct LoadArgs {
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
+    /// Play this scenario against the target while the load runs (needs the admin token)
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Admin token for --scenario (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// Flags of `monlab recover`.

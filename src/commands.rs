@@ -160,6 +160,10 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 let board = crate::scenario::play(&client, &steps, opts)
                     .await
                     .map_err(refused)?;
+                // The lab shows the last scoreboard; a service too old to store it is no failure.
+                if let Err(e) = client.post_scoreboard(&board).await {
+                    tracing::warn!(error = %e, "Cannot store the scoreboard in the service.");
+                }
                 if args.json {
                     println!(
                         "{}",
@@ -214,15 +218,54 @@ fn train(args: &crate::cli::TrainArgs) -> Result<(), CliError> {
 fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
     let layers = Layers::from_process(None)?;
     let cfg = crate::config::LoadConfig::load(args, &layers)?;
-    let report = runtime()?
-        .block_on(crate::load::run(&cfg, crate::shutdown::signal()))
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("load run failed: {e}")))?;
+    let scenario = match &args.scenario {
+        None => None,
+        Some(path) => {
+            let steps = crate::scenario::Scenario::load(path)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let (url, token) = layers.client_target(
+                Some(&format!("http://{}", cfg.target)),
+                args.token.as_deref(),
+            )?;
+            if token.is_none() {
+                return Err(CliError::Usage(
+                    "--scenario needs the admin token: pass --token or set MONLAB_ADMIN_TOKEN"
+                        .into(),
+                ));
+            }
+            Some((
+                crate::scenario::client::AdminClient::new(&url, token),
+                steps,
+            ))
+        }
+    };
+    let (report, board) = runtime()?.block_on(async {
+        let load = crate::load::run(&cfg, crate::shutdown::signal());
+        match &scenario {
+            // The scenario plays alongside the load; its scoreboard comes after the report.
+            Some((client, steps)) => {
+                let play =
+                    crate::scenario::play(client, steps, crate::scenario::PlayOptions::default());
+                let (report, board) = tokio::join!(load, play);
+                if let Ok(b) = &board {
+                    let _ = client.post_scoreboard(b).await;
+                }
+                (report, Some(board))
+            }
+            None => (load.await, None),
+        }
+    });
+    let report = report.map_err(|e| CliError::Failed(anyhow::anyhow!("load run failed: {e}")))?;
     if args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot encode the report: {e}")))?;
         println!("{json}");
     } else {
         print!("{report}");
+    }
+    if let Some(board) = board {
+        let board = board.map_err(|e| CliError::Failed(anyhow::anyhow!("scenario failed: {e}")))?;
+        println!("\nScenario scoreboard:\n{board}");
     }
     // A run where nothing answered is a failure, not a report of zeros.
     if report.total.sent > 0 && report.total.completed == 0 && !report.stopped_early {

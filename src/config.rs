@@ -513,6 +513,8 @@ pub struct UpConfig {
     pub vm_port: u16,
     /// Pushgateway port.
     pub pushgateway_port: u16,
+    /// A scenario to play once everything is up.
+    pub scenario: Option<Vec<crate::scenario::PlannedStep>>,
     /// How often the batch job runs; `None` for never.
     pub batch_every: Option<Duration>,
 }
@@ -611,6 +613,13 @@ impl UpConfig {
             ha: args.ha,
             vm_port: port("--vm-port", &args.vm_port, 8428)?,
             pushgateway_port: port("--pushgateway-port", &args.pushgateway_port, 9091)?,
+            scenario: match &args.scenario {
+                None => None,
+                Some(path) => Some(
+                    crate::scenario::Scenario::load(path)
+                        .map_err(|e| ConfigError(e.to_string()))?,
+                ),
+            },
             batch_every: match &args.batch_every {
                 None => Some(Duration::from_secs(600)),
                 Some(raw) => match parse_duration(raw) {

@@ -90,12 +90,14 @@ struct Shared {
 
 /// Longest wait for cancelled requests to notice the stop and release their permits.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
-/// Most feedback waiting at once (about 28 minutes of it at the default 3 predictions/s,
-/// half of them labelled, 5 s mean delay... far more than ever waits); past it, feedback is
-/// dropped and counted.
+/// Most feedback waiting at once; past it, feedback is dropped and counted. At the default
+/// load about 8 wait at a time (1.5 labels/s, 5 s mean delay); the cap bounds memory when
+/// the service stops answering them.
 const MAX_PENDING_FEEDBACK: usize = 100_000;
 /// Largest `/predict` answer read for its prediction id.
 const MAX_PREDICT_ANSWER: usize = 16 * 1024;
+/// Largest `/random` answer read for the delay it reports.
+const MAX_RANDOM_ANSWER: usize = 256;
 
 /// Sends the configured load until its schedule ends or `stop` resolves, then waits for the
 /// requests in flight (at most the request timeout; on `stop` they are cancelled) and returns
@@ -366,6 +368,8 @@ async fn send(
     } = prepared;
     let keep = if feedback.is_some() {
         MAX_PREDICT_ANSWER
+    } else if route == Route::Random {
+        MAX_RANDOM_ANSWER
     } else {
         0
     };
@@ -385,16 +389,30 @@ async fn send(
     if matches!(outcome, Outcome::Failed(_) | Outcome::Response(500..)) {
         shared.live.errors.fetch_add(1, Ordering::Relaxed);
     }
-    shared
-        .recorder
-        .lock()
-        .record(route, outcome, done - began, done - sent_at);
+    // `/random` says how long it waited on purpose; the rest of its service time was added.
+    let reported = (route == Route::Random && outcome == Outcome::Response(200))
+        .then(|| serde_json::from_slice::<ReportedDelay>(&body).ok())
+        .flatten()
+        .and_then(|r| Duration::try_from_secs_f64(r.delay_seconds).ok());
+    {
+        let mut recorder = shared.recorder.lock();
+        recorder.record(route, outcome, done - began, done - sent_at);
+        if let Some(delay) = reported {
+            recorder.record_added(route, (done - sent_at).saturating_sub(delay));
+        }
+    }
     if let Some(planned) = feedback {
         plan_feedback(&shared, planned, outcome, &body, done, cancelled);
     }
     shared.live.finished.fetch_add(1, Ordering::Relaxed);
     // Released only now, so holding every permit means every outcome is recorded.
     drop(permit);
+}
+
+/// The one field of a `/random` answer the load generator reads.
+#[derive(serde::Deserialize)]
+struct ReportedDelay {
+    delay_seconds: f64,
 }
 
 /// Schedules the feedback of an answered prediction, or counts why it cannot be sent.

@@ -8,6 +8,7 @@
 
 use super::request::Route;
 use super::schedule::Arrivals;
+use crate::service::routes;
 use hdrhistogram::{CreationError, Histogram};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ struct Stats {
     failures: [u64; 3],
     latency: Histogram<u64>,
     service: Histogram<u64>,
+    // Made on the first answer that reports its delay (`/random` only).
+    added: Option<Histogram<u64>>,
 }
 
 impl Stats {
@@ -74,7 +77,17 @@ impl Stats {
             failures: [0; 3],
             latency: histogram()?,
             service: histogram()?,
+            added: None,
         })
+    }
+
+    fn record_added(&mut self, added: Duration) {
+        if self.added.is_none() {
+            self.added = histogram().ok();
+        }
+        if let Some(h) = &mut self.added {
+            h.saturating_record(micros(added));
+        }
     }
 
     fn record(&mut self, outcome: Outcome, latency: Duration, service: Duration) {
@@ -103,6 +116,7 @@ impl Stats {
                 .collect(),
             latency: Latency::of(&self.latency),
             service_time: Latency::of(&self.service),
+            added_latency: self.added.as_ref().map(Latency::of),
         }
     }
 }
@@ -142,6 +156,14 @@ impl Recorder {
     pub fn record(&mut self, route: Route, outcome: Outcome, latency: Duration, service: Duration) {
         self.routes[route.index()].record(outcome, latency, service);
         self.all.record(outcome, latency, service);
+    }
+
+    /// Records, for an answer that says how long the service waited on purpose (`/random`'s
+    /// `delay_seconds`), the time the service and the network added on top: its service time
+    /// minus that delay.
+    pub fn record_added(&mut self, route: Route, added: Duration) {
+        self.routes[route.index()].record_added(added);
+        self.all.record_added(added);
     }
 
     /// Records how one feedback request ended and how long it took from its send.
@@ -264,6 +286,10 @@ pub struct RouteReport {
     pub latency: Latency,
     /// From the actual send to the end of the response.
     pub service_time: Latency,
+    /// Service time minus the delay the service reports it waited (`/random` answers only):
+    /// what the server, the network and this client added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_latency: Option<Latency>,
 }
 
 impl RouteReport {
@@ -474,6 +500,11 @@ impl fmt::Display for Report {
         latency_table(f, "service time from the actual send (ms)", self, |r| {
             &r.service_time
         })?;
+        if let Some(added) = &self.total.added_latency {
+            writeln!(f)?;
+            writeln!(f, "  added beyond the delay the service reports (ms)")?;
+            latency_row(f, routes::RANDOM, added)?;
+        }
         Ok(())
     }
 }
@@ -544,6 +575,24 @@ mod tests {
             assert!((got / want - 1.0).abs() < 0.002, "{got} vs {want}");
         }
         assert!((rep.routes["/random"].service_time.p99 - 0.001).abs() < 1e-5);
+        // Nothing reported a delay, so nothing was added.
+        assert_eq!(rep.total.added_latency, None);
+    }
+
+    #[test]
+    fn added_latency_is_kept_for_the_answers_that_report_their_delay() {
+        let mut r = Recorder::new().unwrap();
+        for ms in 1..=100 {
+            r.record_added(Route::Random, Duration::from_millis(ms));
+        }
+        let rep = r.report(facts([100, 0, 0]));
+        let added = rep.routes["/random"].added_latency.as_ref().unwrap();
+        assert_eq!(added.count, 100);
+        assert!((added.p50 - 0.050).abs() < 1e-4, "{added:?}");
+        assert_eq!(rep.total.added_latency.as_ref(), Some(added));
+        assert!(rep.to_string().contains("added beyond the delay"));
+        let json = serde_json::to_value(&rep).unwrap();
+        assert!(json["routes"]["/login"].get("added_latency").is_none());
     }
 
     #[test]

@@ -134,6 +134,15 @@ impl AdminClient {
         self.send(self.http.delete(&url), &url).await
     }
 
+    /// Stores a scoreboard in the service, where the lab shows the last one.
+    pub async fn post_scoreboard(
+        &self,
+        board: &crate::scenario::Scoreboard,
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}/admin/scoreboard", self.base);
+        self.send(self.http.post(&url).json(board), &url).await
+    }
+
     /// Alert notifications received after sequence number `after`, deduplicated.
     pub async fn notifications(&self, after: u64) -> Result<Vec<Notification>, ClientError> {
         self.notifications_view(after, "dedup").await

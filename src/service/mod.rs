@@ -76,9 +76,24 @@ pub mod routes {
     ];
 }
 
-/// Shared state of the handlers.
+/// Shared state of the handlers, behind one reference count: every layer and extractor
+/// clones the state for each request, and with ten reference counts bouncing between two
+/// cores those clones cost more than the golden-signal metrics (measured in
+/// docs/benchmarks.md). Fields are reached through `Deref`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct SharedState {
     /// Every metric family.
     pub metrics: Arc<Metrics>,
     /// Draws for `/random`.
@@ -115,7 +130,7 @@ impl AppState {
         }
         let model = crate::ml::model::Model::shipped();
         metrics.ml.set_model_info(&model.version, &model.trained_at);
-        Self {
+        Self(Arc::new(SharedState {
             faults,
             monitor: Arc::new(predict::ModelMonitor::new(
                 crate::ml::reference::Reference::shipped().clone(),
@@ -135,7 +150,7 @@ impl AppState {
             random: Arc::new(random::RandomSource::new(&cfg.random)),
             health: Arc::default(),
             record_metrics: cfg.metrics,
-        }
+        }))
     }
 }
 

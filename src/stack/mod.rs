@@ -119,6 +119,13 @@ async fn start_and_supervise(
     plan.print(cfg);
 
     let (stop_load, loads) = background_load(cfg, plan);
+    let play = cfg.scenario.clone().map(|steps| {
+        let client = crate::scenario::client::AdminClient::new(
+            &format!("http://{}", plan.services[0].addr),
+            Some(cfg.admin_token.clone()),
+        );
+        tokio::spawn(async move { play_and_report(client, steps).await })
+    });
     let batch = cfg
         .batch_every
         .map(|every| tokio::spawn(batch_schedule(plan.pushgateway.clone(), every)));
@@ -136,6 +143,9 @@ async fn start_and_supervise(
     drop(stop_load);
     if let Some(b) = batch {
         b.abort();
+    }
+    if let Some(p) = play {
+        p.abort();
     }
     for load in loads {
         match load.await {
@@ -172,6 +182,23 @@ async fn restart_dead(children: &mut [Child]) -> Result<(), StackError> {
         c.respawn()?;
     }
     Ok(())
+}
+
+/// Plays a scenario and prints its scoreboard (and where the lab can find it).
+async fn play_and_report(
+    client: crate::scenario::client::AdminClient,
+    steps: Vec<crate::scenario::PlannedStep>,
+) {
+    tracing::info!(steps = steps.len(), "Playing the scenario.");
+    match crate::scenario::play(&client, &steps, crate::scenario::PlayOptions::default()).await {
+        Ok(board) => {
+            println!("\nScenario scoreboard:\n{board}");
+            if let Err(e) = client.post_scoreboard(&board).await {
+                tracing::warn!(error = %e, "Cannot store the scoreboard in the service.");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "The scenario stopped."),
+    }
 }
 
 /// Runs the batch job now and then every `every`, as cron would, pushing to `pushgateway`.

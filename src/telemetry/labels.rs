@@ -6,18 +6,28 @@ use prometheus_client::encoding::EncodeLabelSet;
 /// The route label of a request that matched no route.
 pub const UNMATCHED: &str = "unmatched";
 
+/// Every value of the method label, in [`method_index`] order.
+pub const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER",
+];
+
+/// The position of a method's label in [`METHODS`].
+pub fn method_index(method: &http::Method) -> usize {
+    match *method {
+        http::Method::GET => 0,
+        http::Method::POST => 1,
+        http::Method::PUT => 2,
+        http::Method::DELETE => 3,
+        http::Method::PATCH => 4,
+        http::Method::HEAD => 5,
+        http::Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
 /// The method label: the common methods by name, anything else as `OTHER`.
 pub fn method_label(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    }
+    METHODS[method_index(method)]
 }
 
 /// Why a request ended in an error; attached to error responses as an extension.
