@@ -26,6 +26,8 @@ pub enum Command {
     Incident(IncidentArgs),
     /// Run the batch job once and push its outcome to a Pushgateway.
     Batch(BatchArgs),
+    /// Write a performance review of a period (Markdown, HTML, plots) from Prometheus or VictoriaMetrics.
+    Report(ReportArgs),
     /// Send open-loop traffic to a running service and report rates and latencies.
     Load(LoadArgs),
     /// Rebuild the value and delay distributions from Prometheus's histograms and fit them.
@@ -96,6 +98,12 @@ pub struct ServeArgs {
     /// Simulated model latency in seconds [default: lognormal(mu=-5.5, sigma=0.4)] [env: MONLAB_MODEL_LATENCY]
     #[arg(long, value_name = "DIST")]
     pub model_latency: Option<String>,
+    /// Prometheus the lab page (/lab) charts from, read-only [default: none] [env: MONLAB_PROMETHEUS_URL]
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+    /// Alertmanager whose alerts the lab page lists, read-only [default: none] [env: MONLAB_ALERTMANAGER_URL]
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
 }
 
 /// Flags of `monlab up`.
@@ -339,4 +347,24 @@ pub struct BatchArgs {
     /// Print the outcome as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `monlab report`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ReportArgs {
+    /// Start of the period: RFC 3339, Unix seconds, or relative such as -2h
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: String,
+    /// End of the period, same forms, or now [default: now]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Prometheus or VictoriaMetrics URL [default: http://127.0.0.1:9090] [env: MONLAB_STORE]
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Folder for report.md, report.html and the plots [default: report]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Scrape job of the service [default: monlab]
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
 }

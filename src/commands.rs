@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Up(args) => up(&args),
         Command::Incident(args) => incident(&args),
         Command::Batch(args) => batch(&args),
+        Command::Report(args) => report(&args),
         Command::Load(args) => load(&args),
         Command::Recover(args) => recover(&args),
         Command::Train(args) => train(&args),
@@ -160,9 +161,10 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 let board = crate::scenario::play(&client, &steps, opts)
                     .await
                     .map_err(refused)?;
-                // The lab shows the last scoreboard; a service too old to store it is no failure.
-                if let Err(e) = client.post_scoreboard(&board).await {
-                    tracing::warn!(error = %e, "Cannot store the scoreboard in the service.");
+                // The lab page shows the last scoreboard; the play's outcome stands without it.
+                let title = file.display().to_string();
+                if let Err(e) = client.post_scoreboard(Some(&title), &board).await {
+                    eprintln!("note: the scoreboard could not be stored for the lab page: {e}");
                 }
                 if args.json {
                     println!(
@@ -248,7 +250,7 @@ fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
                     crate::scenario::play(client, steps, crate::scenario::PlayOptions::default());
                 let (report, board) = tokio::join!(load, play);
                 if let Ok(b) = &board {
-                    let _ = client.post_scoreboard(b).await;
+                    let _ = client.post_scoreboard(None, b).await;
                 }
                 (report, Some(board))
             }
@@ -314,4 +316,35 @@ fn batch(args: &crate::cli::BatchArgs) -> Result<(), CliError> {
             Err(e) => Err(CliError::Failed(e.into())),
         }
     })
+}
+
+fn report(args: &crate::cli::ReportArgs) -> Result<(), CliError> {
+    let layers = Layers::from_process(None)?;
+    let cfg = crate::report::ReportConfig::load(args, &layers, std::time::SystemTime::now())?;
+    // No store, no data or an unwritable folder all leave the user without a review: one
+    // line and exit 2, like `recover`.
+    let review = runtime()?
+        .block_on(crate::report::run(&cfg))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let written = crate::report::render::write(&review, &cfg.out)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    for s in &review.slos {
+        println!(
+            "{:<13} {:.3}% attained (objective {:.1}%), error budget left {:.1}%",
+            s.name,
+            s.attainment * 100.0,
+            s.objective * 100.0,
+            s.budget_left * 100.0
+        );
+    }
+    println!(
+        "{} incidents; written: {}",
+        review.incidents.len(),
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }

@@ -44,6 +44,18 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// The prediction path.
     pub model: ModelConfig,
+    /// The lab page's upstreams.
+    pub lab: LabConfig,
+}
+
+/// What the lab page (`/lab`) reads through monlab: both optional, the page says when one is
+/// missing instead of drawing empty charts.
+#[derive(Debug, Clone, Default)]
+pub struct LabConfig {
+    /// Base URL of the Prometheus whose API `/lab/api/prometheus/` proxies.
+    pub prometheus_url: Option<String>,
+    /// Base URL of the Alertmanager whose alert list `/lab/api/alertmanager/` proxies.
+    pub alertmanager_url: Option<String>,
 }
 
 /// The model behind `/predict`.
@@ -89,6 +101,7 @@ impl Default for ServeConfig {
                     .parse()
                     .expect("default model latency spec is valid"),
             },
+            lab: LabConfig::default(),
         }
     }
 }
@@ -162,8 +175,21 @@ const MODEL_LATENCY: Setting = Setting {
     flag: "--model-latency",
 };
 
+const PROMETHEUS_URL: Setting = Setting {
+    key: "lab.prometheus_url",
+    env: "MONLAB_PROMETHEUS_URL",
+    flag: "--prometheus-url",
+};
+const ALERTMANAGER_URL: Setting = Setting {
+    key: "lab.alertmanager_url",
+    env: "MONLAB_ALERTMANAGER_URL",
+    flag: "--alertmanager-url",
+};
+
 /// Every key a serve config file may hold.
-const SERVE_KEYS: [&Setting; 12] = [
+const SERVE_KEYS: [&Setting; 14] = [
+    &PROMETHEUS_URL,
+    &ALERTMANAGER_URL,
     &ADMIN_TOKEN,
     &MODEL_TIMEOUT,
     &MODEL_LATENCY,
@@ -463,11 +489,25 @@ impl ServeConfig {
                 Ok(dist)
             },
         )?;
+        let prometheus_url =
+            layers.get(&PROMETHEUS_URL, args.prometheus_url.as_deref(), None, |r| {
+                parse_http_base(r, "http://127.0.0.1:9090").map(Some)
+            })?;
+        let alertmanager_url = layers.get(
+            &ALERTMANAGER_URL,
+            args.alertmanager_url.as_deref(),
+            None,
+            |r| parse_http_base(r, "http://127.0.0.1:9093").map(Some),
+        )?;
         Ok(Self {
             admin_token,
             model: ModelConfig {
                 timeout,
                 latency: model_latency,
+            },
+            lab: LabConfig {
+                prometheus_url,
+                alertmanager_url,
             },
             listen,
             concurrency_limit,
@@ -1425,6 +1465,70 @@ impl crate::batch::BatchConfig {
     }
 }
 
+/// Parses a report time: `now`, a negative duration before now (`-2h`), Unix seconds or
+/// RFC 3339.
+pub fn parse_report_time(raw: &str, now: SystemTime) -> Result<f64, String> {
+    let raw = raw.trim();
+    let t = if raw == "now" {
+        now
+    } else if let Some(ago) = raw.strip_prefix('-') {
+        now.checked_sub(parse_duration(ago)?)
+            .ok_or_else(|| "too far in the past".to_string())?
+    } else {
+        parse_instant(raw)?
+    };
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0))
+}
+
+impl crate::report::ReportConfig {
+    /// Validates `monlab report`'s flags against `now`.
+    pub fn load(
+        args: &crate::cli::ReportArgs,
+        layers: &Layers,
+        now: SystemTime,
+    ) -> Result<Self, ConfigError> {
+        let from =
+            parse_report_time(&args.from, now).map_err(|e| flag_error("--from", &args.from, e))?;
+        let to_raw = args.to.clone().unwrap_or_else(|| "now".into());
+        let to = parse_report_time(&to_raw, now).map_err(|e| flag_error("--to", &to_raw, e))?;
+        let now_s = parse_report_time("now", now).unwrap_or(0.0);
+        if to > now_s + 60.0 {
+            return Err(flag_error("--to", &to_raw, "is in the future"));
+        }
+        if to - from < 60.0 {
+            return Err(ConfigError(format!(
+                "invalid period --from '{}' --to '{to_raw}': it must be at least one minute long, with --from before --to",
+                args.from
+            )));
+        }
+        if to - from > 400.0 * 86_400.0 {
+            return Err(ConfigError("invalid period: at most 400 days".into()));
+        }
+        let (store, flag) = match (&args.store, layers.env.get("MONLAB_STORE")) {
+            (Some(u), _) => (u.clone(), "--store"),
+            (None, Some(u)) => (u.clone(), "MONLAB_STORE"),
+            (None, None) => ("http://127.0.0.1:9090".to_string(), "--store"),
+        };
+        if !store
+            .strip_prefix("http://")
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        {
+            return Err(flag_error(flag, &store, "expected http://host:port"));
+        }
+        let job = args.job.clone().unwrap_or_else(|| "monlab".into());
+        parse_label_value(&job).map_err(|e| flag_error("--job", &job, e))?;
+        Ok(Self {
+            store: store.trim_end_matches('/').to_string(),
+            from,
+            to,
+            out: args.out.clone().unwrap_or_else(|| PathBuf::from("report")),
+            job,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1482,6 +1586,49 @@ mod tests {
         assert_eq!(c.listen.port(), 3);
         assert_eq!(c.random.seed, Some(4));
         assert_eq!(c.concurrency_limit, 7);
+    }
+
+    #[test]
+    fn the_lab_upstreams_come_from_flag_env_or_file() {
+        let none = load(ServeArgs::default(), &[], None).unwrap();
+        assert_eq!(none.lab.prometheus_url, None);
+        assert_eq!(none.lab.alertmanager_url, None);
+        let file = "[lab]\nprometheus_url = \"http://127.0.0.1:1/\"\nalertmanager_url = \"http://127.0.0.1:2\"\n";
+        let vars = [("MONLAB_PROMETHEUS_URL", "http://127.0.0.1:3/prom")];
+        let args = ServeArgs {
+            alertmanager_url: Some("http://127.0.0.1:4".into()),
+            ..Default::default()
+        };
+        let c = load(args, &vars, Some(file)).unwrap();
+        assert_eq!(
+            c.lab.prometheus_url.as_deref(),
+            Some("http://127.0.0.1:3/prom")
+        );
+        assert_eq!(
+            c.lab.alertmanager_url.as_deref(),
+            Some("http://127.0.0.1:4")
+        );
+        let c = load(ServeArgs::default(), &[], Some(file)).unwrap();
+        assert_eq!(c.lab.prometheus_url.as_deref(), Some("http://127.0.0.1:1"));
+        let bad = ServeArgs {
+            prometheus_url: Some("127.0.0.1:9090".into()),
+            ..Default::default()
+        };
+        let e = load(bad, &[], None).unwrap_err();
+        assert!(
+            e.starts_with("invalid --prometheus-url '127.0.0.1:9090': expected an http:// URL"),
+            "{e}"
+        );
+        let e = load(
+            ServeArgs::default(),
+            &[("MONLAB_ALERTMANAGER_URL", "https://am:9093")],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("MONLAB_ALERTMANAGER_URL") && e.contains("https"),
+            "{e}"
+        );
     }
 
     #[test]

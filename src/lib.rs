@@ -6,8 +6,10 @@
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
+//! - [`lab`]: the live page at `/lab` (charts, alerts, incidents, distributions, ML signals).
 //! - [`load`]: `monlab load`, open-loop traffic and its latency report.
 //! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
+//! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`shutdown`]: the one signal future.
@@ -22,10 +24,12 @@ pub mod commands;
 pub mod config;
 pub mod distribution;
 pub mod faults;
+pub mod lab;
 pub mod load;
 pub mod logging;
 pub mod ml;
 pub mod recover;
+pub mod report;
 pub mod scenario;
 pub mod service;
 pub mod shutdown;

@@ -63,7 +63,7 @@ pub enum SourceChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No answer from Prometheus.
-    #[error("cannot reach Prometheus at {url}: {reason} (is it running? `monlab up` starts one; --prometheus points elsewhere)")]
+    #[error("cannot reach Prometheus at {url}: {reason} (is it running? `monlab up` starts one)")]
     Unreachable {
         /// Its URL.
         url: String,

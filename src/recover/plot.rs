@@ -26,7 +26,8 @@ const FONT_PATHS: [&str; 4] = [
 /// which is why its bytes are leaked on purpose (a few hundred kB, once).
 static FONT: OnceLock<Result<(), String>> = OnceLock::new();
 
-fn ensure_font() -> Result<(), String> {
+/// Registers the label font once; shared by every picture monlab draws.
+pub(crate) fn ensure_font() -> Result<(), String> {
     FONT.get_or_init(|| {
         let path = FONT_PATHS
             .iter()

@@ -223,6 +223,33 @@ impl Prometheus {
                 &[("query", query.to_string()), ("time", format!("{time:.3}"))],
             )
             .await?;
+        self.series_of(query, data)
+    }
+
+    /// Evaluates `query` from `start` to `end` every `step` seconds (a range query).
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<Series>, Error> {
+        let data = self
+            .get(
+                "/api/v1/query_range",
+                &[
+                    ("query", query.to_string()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                    ("step", format!("{step:.3}")),
+                ],
+            )
+            .await?;
+        self.series_of(query, data)
+    }
+
+    /// Turns a query's `data` into series.
+    fn series_of(&self, query: &str, data: serde_json::Value) -> Result<Vec<Series>, Error> {
         let result = data.get("result").cloned().unwrap_or_default();
         let raw: Vec<RawSeries> = serde_json::from_value(result).map_err(|e| Error::Query {
             url: self.base.clone(),

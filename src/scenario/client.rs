@@ -134,13 +134,18 @@ impl AdminClient {
         self.send(self.http.delete(&url), &url).await
     }
 
-    /// Stores a scoreboard in the service, where the lab shows the last one.
+    /// Stores a played scenario's scoreboard in the service, for the lab page.
     pub async fn post_scoreboard(
         &self,
+        scenario: Option<&str>,
         board: &crate::scenario::Scoreboard,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<crate::lab::StoredScoreboard, ClientError> {
         let url = format!("{}/admin/scoreboard", self.base);
-        self.send(self.http.post(&url).json(board), &url).await
+        let body = crate::lab::ScoreboardPost {
+            scenario: scenario.map(str::to_string),
+            rows: board.rows.clone(),
+        };
+        self.send(self.http.post(&url).json(&body), &url).await
     }
 
     /// Alert notifications received after sequence number `after`, deduplicated.

@@ -1,5 +1,6 @@
-//! The admin API: start, stop and list incidents. Bearer-token protected; with no token
-//! configured it is off (403), so a service started without one cannot be broken remotely.
+//! The admin API: start, stop and list incidents, and store the last scenario's scoreboard
+//! for the lab page. Bearer-token protected; with no token configured it is off (403), so a
+//! service started without one cannot be broken remotely.
 
 use super::error::ApiError;
 use super::AppState;
@@ -110,17 +111,7 @@ pub async fn start(
     let req: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StartRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            let message = format!("invalid body: {e}");
-            if e.is_data() {
-                ApiError::Unprocessable {
-                    field: message.split('`').nth(1).unwrap_or("body").to_string(),
-                    message,
-                }
-            } else {
-                ApiError::BadRequest(message)
-            }
-        })?
+        json_body(&body)?
     };
     let duration = match req.duration.as_deref() {
         None => DEFAULT_DURATION,
@@ -165,4 +156,31 @@ pub async fn stop(
     let incident = incident(&name)?;
     state.faults.stop(incident);
     Ok(Json(state.faults.state(incident)))
+}
+
+/// Reads a JSON body the way `start` does: 400 for malformed JSON, 422 naming the field.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let message = format!("invalid body: {e}");
+        if e.is_data() {
+            ApiError::Unprocessable {
+                field: message.split('`').nth(1).unwrap_or("body").to_string(),
+                message,
+            }
+        } else {
+            ApiError::BadRequest(message)
+        }
+    })
+}
+
+/// `POST /admin/scoreboard`: stores a played scenario's scoreboard (`monlab incident play`
+/// sends it) for the lab page. The token is checked before the body is read.
+pub async fn store_scoreboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<crate::lab::StoredScoreboard>, ApiError> {
+    authorize(&state, &headers)?;
+    let post: crate::lab::ScoreboardPost = json_body(&body)?;
+    state.lab.store_scoreboard(post).map(Json)
 }

@@ -45,6 +45,13 @@ pub enum ApiError {
     /// A dependency is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream that monlab proxies (the lab's Prometheus or Alertmanager) did not answer
+    /// or answered with a server error. The text names the upstream and a fixed reason.
+    #[error("{0}")]
+    BadGateway(String),
+    /// An upstream that monlab proxies took longer than its timeout.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// Refused by policy (e.g. the admin API is off).
     #[error("{0}")]
     Forbidden(String),
@@ -67,7 +74,8 @@ impl ApiError {
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Unprocessable { .. } => ErrorKind::Unprocessable,
             Self::Overloaded(_) => ErrorKind::Overloaded,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::BadGateway(_) => ErrorKind::Unavailable,
+            Self::GatewayTimeout(_) => ErrorKind::Timeout,
             Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::Injected => ErrorKind::Injected,
             Self::Internal(_) => ErrorKind::Internal,
@@ -85,6 +93,8 @@ impl ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Injected | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

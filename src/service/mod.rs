@@ -16,7 +16,7 @@ pub mod shed;
 
 use crate::config::ServeConfig;
 use crate::faults::{Faults, Incident};
-use crate::telemetry::http::HttpTelemetry;
+use crate::telemetry::http::{GoldenSignalsLayer, HttpTelemetry};
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
 use axum::Router;
@@ -55,6 +55,28 @@ pub mod routes {
     pub const ADMIN_INCIDENTS: &str = "/admin/incidents";
     /// One incident.
     pub const ADMIN_INCIDENT: &str = "/admin/incidents/{name}";
+    /// Stores the last scenario's scoreboard for the lab.
+    pub const ADMIN_SCOREBOARD: &str = "/admin/scoreboard";
+    /// Redirects to the lab.
+    pub const ROOT: &str = "/";
+    /// The lab page.
+    pub const LAB: &str = "/lab";
+    /// The lab's script and style sheet.
+    pub const LAB_ASSET: &str = "/lab/assets/{file}";
+    /// A runbook, as the lab's alerts link to it.
+    pub const LAB_RUNBOOK: &str = "/lab/runbooks/{name}";
+    /// Whether the lab's Prometheus and Alertmanager answer.
+    pub const LAB_STATUS: &str = "/lab/api/status";
+    /// Every incident with its state, for the lab.
+    pub const LAB_INCIDENTS: &str = "/lab/api/incidents";
+    /// The last scenario's scoreboard.
+    pub const LAB_SCOREBOARD: &str = "/lab/api/scoreboard";
+    /// The distributions of `/random`, recovered on demand.
+    pub const LAB_RECOVER: &str = "/lab/api/recover";
+    /// Read-only proxy to Prometheus's query API (one template for every proxied path).
+    pub const LAB_PROMETHEUS: &str = "/lab/api/prometheus/{*path}";
+    /// Read-only proxy to Alertmanager's alert list.
+    pub const LAB_ALERTMANAGER: &str = "/lab/api/alertmanager/{*path}";
     /// The work routes: load-shed, fault-injected, covered by the latency SLO.
     pub const WORK: &[&str] = &[RANDOM, LOGIN, PREDICT];
     /// Every template above.
@@ -73,6 +95,17 @@ pub mod routes {
         ALERTS_HEARTBEAT,
         ADMIN_INCIDENTS,
         ADMIN_INCIDENT,
+        ADMIN_SCOREBOARD,
+        ROOT,
+        LAB,
+        LAB_ASSET,
+        LAB_RUNBOOK,
+        LAB_STATUS,
+        LAB_INCIDENTS,
+        LAB_SCOREBOARD,
+        LAB_RECOVER,
+        LAB_PROMETHEUS,
+        LAB_ALERTMANAGER,
     ];
 }
 
@@ -114,6 +147,8 @@ pub struct SharedState {
     pub alert_log: Arc<alerts::AlertLog>,
     /// Admin API token; `None` turns the admin API off.
     pub admin_token: Option<Arc<str>>,
+    /// The lab page's upstreams and last scoreboard.
+    pub lab: Arc<crate::lab::Lab>,
 }
 
 impl AppState {
@@ -142,6 +177,7 @@ impl AppState {
             )),
             alert_log: Arc::default(),
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
+            lab: Arc::new(crate::lab::Lab::new(&cfg.lab)),
             limiter: Arc::new(shed::Limiter::new(
                 cfg.concurrency_limit,
                 metrics.http.concurrency_in_use.clone(),
@@ -160,15 +196,14 @@ impl AppState {
 /// injected and unmatched requests are counted), then load shedding and then fault injection
 /// (work routes only), then the handler.
 pub fn router(state: AppState) -> Router {
-    use axum::middleware::from_fn_with_state;
     use axum::routing::{delete, post};
     let work = Router::new()
         .route(routes::RANDOM, get(random::random))
         .route(routes::LOGIN, post(login::login))
         .route(routes::PREDICT, post(predict::predict))
         // route_layer: the last added runs first, so shedding decides before faults apply.
-        .route_layer(from_fn_with_state(state.clone(), inject::inject))
-        .route_layer(from_fn_with_state(state.clone(), shed::shed));
+        .route_layer(inject::InjectLayer::new(state.clone()))
+        .route_layer(shed::ShedLayer::new(state.limiter.clone()));
     let ops = Router::new()
         .route(routes::DISTRIBUTIONS, get(random::distributions))
         .route(routes::ALERTS_WEBHOOK, post(alerts::webhook))
@@ -181,6 +216,7 @@ pub fn router(state: AppState) -> Router {
             routes::ADMIN_INCIDENT,
             post(admin::start).merge(delete(admin::stop)),
         )
+        .route(routes::ADMIN_SCOREBOARD, post(admin::store_scoreboard))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(
@@ -189,14 +225,15 @@ pub fn router(state: AppState) -> Router {
         );
     let app = work
         .merge(ops)
+        .merge(crate::lab::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
     if state.record_metrics {
-        app.layer(axum::middleware::from_fn_with_state(
-            HttpTelemetry::new(state.metrics.clone(), routes::ALL),
-            crate::telemetry::http::record,
-        ))
+        app.layer(GoldenSignalsLayer::new(HttpTelemetry::new(
+            state.metrics.clone(),
+            routes::ALL,
+        )))
     } else {
         app
     }
@@ -223,7 +260,9 @@ pub async fn run(
     };
     let ticker = tokio::spawn(keep_faults_current(state.clone()));
     let ml_ticker = tokio::spawn(keep_model_monitoring_current(state.clone()));
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // into_make_service: serving the Router itself rebuilds its route maps for every new
+    // connection (about 7 KB each with these routes); the make-service only clones an Arc.
+    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
     let grace_over = async move {
         match closed_rx.await {
             Ok(()) => tokio::time::sleep(grace).await,

@@ -1,14 +1,20 @@
 //! Load shedding: at most `limit` work requests at once; the next one gets 503 at once instead
 //! of queueing without bound. Only the work routes are limited, so health checks and scrapes
 //! still answer when the service is saturated.
+//!
+//! See [`ShedLayer`]: a plain tower layer, because `middleware::from_fn` boxes and clones per
+//! request, which cost more than the shedding itself (docs/benchmarks.md).
 
 use super::error::ApiError;
-use super::AppState;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::gauge::Gauge;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// Counts admitted requests against the concurrency limit.
 ///
@@ -27,6 +33,16 @@ pub struct Limiter {
 pub struct Permit<'a>(&'a Limiter);
 
 impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.in_use.dec();
+    }
+}
+
+/// An admitted request holding its limiter; frees its slot when dropped.
+#[derive(Debug)]
+pub struct OwnedPermit(Arc<Limiter>);
+
+impl Drop for OwnedPermit {
     fn drop(&mut self) {
         self.0.in_use.dec();
     }
@@ -53,12 +69,22 @@ impl Limiter {
 
     /// Admits a request, or `None` when the limit is reached.
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        self.admit().then(|| Permit(self))
+    }
+
+    /// Like [`Limiter::try_acquire`], with a permit that can outlive the borrow (a response
+    /// future holds it).
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedPermit> {
+        self.admit().then(|| OwnedPermit(self.clone()))
+    }
+
+    fn admit(&self) -> bool {
         let before = self.in_use.inc();
         if before >= i64::try_from(self.limit).unwrap_or(i64::MAX) {
             self.in_use.dec();
-            None
+            false
         } else {
-            Some(Permit(self))
+            true
         }
     }
 
@@ -73,12 +99,96 @@ impl Limiter {
     }
 }
 
-/// The middleware; add it with `route_layer` to the work routes only.
-pub async fn shed(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(_permit) = state.limiter.try_acquire() else {
-        return ApiError::Overloaded(state.limiter.limit()).into_response();
-    };
-    next.run(req).await
+/// The shedding layer; add it with `route_layer` to the work routes only.
+#[derive(Debug, Clone)]
+pub struct ShedLayer(Arc<Limiter>);
+
+impl ShedLayer {
+    /// Admits requests through `limiter`.
+    pub fn new(limiter: Arc<Limiter>) -> Self {
+        Self(limiter)
+    }
+}
+
+impl<S> tower::Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+
+    fn layer(&self, inner: S) -> Shed<S> {
+        Shed {
+            inner,
+            limiter: self.0.clone(),
+        }
+    }
+}
+
+/// A route behind [`ShedLayer`].
+#[derive(Debug, Clone)]
+pub struct Shed<S> {
+    inner: S,
+    limiter: Arc<Limiter>,
+}
+
+impl<S> tower::Service<Request> for Shed<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Shedding<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match self.limiter.try_acquire_owned() {
+            // The slot is freed when the answer is ready, or when the client goes away.
+            Some(permit) => Shedding::Admitted {
+                inner: self.inner.call(req),
+                permit: Some(permit),
+            },
+            None => Shedding::Refused(Some(
+                ApiError::Overloaded(self.limiter.limit()).into_response(),
+            )),
+        }
+    }
+}
+
+/// The response future of [`Shed`].
+#[derive(Debug)]
+pub enum Shedding<F> {
+    /// Admitted: the route's answer, holding a slot until it is ready.
+    Admitted {
+        /// The route's response future.
+        inner: F,
+        /// The slot, released as soon as the answer is ready.
+        permit: Option<OwnedPermit>,
+    },
+    /// Refused with 503; taken when polled.
+    Refused(Option<Response>),
+}
+
+/// Polling again after the answer was returned is a caller's bug and panics, as with any
+/// completed future.
+impl<F> Future for Shedding<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Shedding::Admitted { inner, permit } => {
+                let out = std::task::ready!(Pin::new(inner).poll(cx));
+                permit.take();
+                Poll::Ready(out)
+            }
+            Shedding::Refused(response) => Poll::Ready(Ok(response
+                .take()
+                .expect("Shedding polled after it completed"))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -193,7 +193,7 @@ async fn play_and_report(
     match crate::scenario::play(&client, &steps, crate::scenario::PlayOptions::default()).await {
         Ok(board) => {
             println!("\nScenario scoreboard:\n{board}");
-            if let Err(e) = client.post_scoreboard(&board).await {
+            if let Err(e) = client.post_scoreboard(None, &board).await {
                 tracing::warn!(error = %e, "Cannot store the scoreboard in the service.");
             }
         }

@@ -152,8 +152,26 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     let mut files = vec![(file_sd.clone(), config::file_sd(&[]))];
     let mut specs = Vec::new();
 
+    // Every replica's lab page reads the first Prometheus and Alertmanager (in HA the pair's
+    // replicas hold the same data), unless the serve flags after `--` name others.
+    let lab_flags = [
+        (
+            "--prometheus-url",
+            format!("http://127.0.0.1:{}", prom_ports[0]),
+        ),
+        ("--alertmanager-url", format!("http://{}", am_addrs[0])),
+    ];
     for s in &services {
         let mut args = vec!["serve".to_string(), "--listen".into(), s.addr.clone()];
+        for (flag, url) in &lab_flags {
+            let given = cfg
+                .serve_args
+                .iter()
+                .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+            if !given {
+                args.extend([flag.to_string(), url.clone()]);
+            }
+        }
         args.extend(cfg.serve_args.iter().cloned());
         specs.push(Spec {
             name: s.name.clone(),
@@ -312,6 +330,7 @@ impl Plan {
     pub fn print(&self, cfg: &UpConfig) {
         let first = format!("http://{}", self.services[0].addr);
         println!("monlab is up; Ctrl-C stops everything.");
+        println!("  lab           {first}/lab");
         println!("  service       {first}/random");
         for s in &self.services[1..] {
             println!("  replica       http://{}/random", s.addr);

@@ -3,20 +3,26 @@
 //! It wraps every route and the fallback (added with `Router::layer`), so unmatched paths are
 //! counted too, under the single route value `unmatched`. A request whose client goes away
 //! before the answer is still counted, with code 499, when its future is dropped.
+//!
+//! See [`GoldenSignalsLayer`]. It is a plain tower layer rather than `middleware::from_fn`,
+//! whose per-request boxing and cloning of the inner service cost more than the metrics.
 
 use super::labels::{
     method_index, ErrorKind, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels, METHODS,
     UNMATCHED,
 };
 use super::Metrics;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use std::convert::Infallible;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 /// Status recorded for a request abandoned by its client (nginx's convention).
@@ -72,13 +78,13 @@ impl HttpTelemetry {
     /// Starts measuring a request: resolves its labels the way the middleware does (method
     /// by name, route from the matched template) and counts it in flight. Public so the
     /// hot-path benchmark measures exactly what every request does.
-    pub fn start(&self, method: &http::Method, matched: Option<&str>) -> Measurement<'_> {
-        let t = &*self.0;
+    pub fn start(&self, method: &http::Method, matched: Option<&str>) -> Measurement {
+        let routes = &self.0.routes;
         let route = matched
-            .and_then(|m| t.routes.iter().position(|r| *r == m))
-            .unwrap_or(t.routes.len());
+            .and_then(|m| routes.iter().position(|r| *r == m))
+            .unwrap_or(routes.len());
         let measurement = Measurement {
-            t,
+            t: self.clone(),
             route,
             method: method_index(method),
             start: Instant::now(),
@@ -91,15 +97,15 @@ impl HttpTelemetry {
 
 /// One request being measured; records on `finish`, or as 499 when dropped unfinished.
 #[derive(Debug)]
-pub struct Measurement<'a> {
-    t: &'a Resolved,
+pub struct Measurement {
+    t: HttpTelemetry,
     route: usize,
     method: usize,
     start: Instant,
     done: bool,
 }
 
-impl Measurement<'_> {
+impl Measurement {
     /// Records the answer: status `code`, and the error `kind` of an error response.
     pub fn finish(mut self, code: u16, kind: Option<ErrorKind>) {
         self.record(code, kind);
@@ -107,13 +113,19 @@ impl Measurement<'_> {
     }
 
     fn route_label(&self) -> &'static str {
-        self.t.routes.get(self.route).copied().unwrap_or(UNMATCHED)
+        self.t
+            .0
+            .routes
+            .get(self.route)
+            .copied()
+            .unwrap_or(UNMATCHED)
     }
 
     fn in_flight(&self) -> &Gauge {
-        self.t.slots[self.route].in_flight.get_or_init(|| {
+        self.t.0.slots[self.route].in_flight.get_or_init(|| {
             let route = self.route_label();
             self.t
+                .0
                 .metrics
                 .http
                 .in_flight
@@ -123,9 +135,9 @@ impl Measurement<'_> {
     }
 
     fn record(&self, code: u16, kind: Option<ErrorKind>) {
-        let http = &self.t.metrics.http;
+        let http = &self.t.0.metrics.http;
         let (method, route) = (METHODS[self.method], self.route_label());
-        let slot = &self.t.slots[self.route].methods[self.method];
+        let slot = &self.t.0.slots[self.route].methods[self.method];
         slot.duration
             .get_or_init(|| {
                 http.duration
@@ -163,7 +175,7 @@ impl Measurement<'_> {
     }
 }
 
-impl Drop for Measurement<'_> {
+impl Drop for Measurement {
     fn drop(&mut self) {
         if !self.done {
             self.record(CLIENT_CLOSED, None);
@@ -171,23 +183,91 @@ impl Drop for Measurement<'_> {
     }
 }
 
-/// The middleware function; add it with `axum::middleware::from_fn_with_state`.
-pub async fn record(State(t): State<HttpTelemetry>, req: Request, next: Next) -> Response {
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
-    let measurement = t.start(req.method(), matched);
-    let response = next.run(req).await;
-    let status = response.status();
-    let kind = if status.is_client_error() || status.is_server_error() {
-        response
-            .extensions()
-            .get::<ErrorKind>()
-            .copied()
-            .or_else(|| ErrorKind::from_status(status))
-    } else {
-        None
-    };
-    measurement.finish(status.as_u16(), kind);
-    response
+/// The golden-signal layer; add it with `Router::layer` so it wraps every route and the
+/// fallback.
+#[derive(Debug, Clone)]
+pub struct GoldenSignalsLayer(HttpTelemetry);
+
+impl GoldenSignalsLayer {
+    /// Measures every request with `telemetry`.
+    pub fn new(telemetry: HttpTelemetry) -> Self {
+        Self(telemetry)
+    }
+}
+
+impl<S> tower::Layer<S> for GoldenSignalsLayer {
+    type Service = GoldenSignals<S>;
+
+    fn layer(&self, inner: S) -> GoldenSignals<S> {
+        GoldenSignals {
+            inner,
+            telemetry: self.0.clone(),
+        }
+    }
+}
+
+/// A route wrapped by [`GoldenSignalsLayer`].
+#[derive(Debug, Clone)]
+pub struct GoldenSignals<S> {
+    inner: S,
+    telemetry: HttpTelemetry,
+}
+
+impl<S> tower::Service<Request> for GoldenSignals<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Recording<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+        let measurement = self.telemetry.start(req.method(), matched);
+        Recording {
+            inner: self.inner.call(req),
+            measurement: Some(measurement),
+        }
+    }
+}
+
+/// The response future of [`GoldenSignals`]: records the answer when it is ready, or 499
+/// when dropped before (the client went away).
+#[derive(Debug)]
+pub struct Recording<F> {
+    inner: F,
+    measurement: Option<Measurement>,
+}
+
+impl<F> Future for Recording<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Ok(response) = ready!(Pin::new(&mut this.inner).poll(cx));
+        let status = response.status();
+        let kind = if status.is_client_error() || status.is_server_error() {
+            response
+                .extensions()
+                .get::<ErrorKind>()
+                .copied()
+                .or_else(|| ErrorKind::from_status(status))
+        } else {
+            None
+        };
+        if let Some(measurement) = this.measurement.take() {
+            measurement.finish(status.as_u16(), kind);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 #[cfg(test)]

@@ -107,3 +107,29 @@ fn an_address_in_use_fails_with_one_line() {
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
+
+#[test]
+fn report_refuses_bad_periods_and_missing_stores_in_one_line() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["report", "--from", "yesterday"], "--from"),
+        (
+            &["report", "--from", "-10m", "--to", "-20m"],
+            "at least one minute long",
+        ),
+        (
+            &["report", "--from", "-1h", "--to", "2999-01-01T00:00:00Z"],
+            "in the future",
+        ),
+        (
+            &["report", "--from", "-1h", "--store", "http://127.0.0.1:1"],
+            "cannot reach Prometheus at http://127.0.0.1:1",
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, stderr) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].contains(names), "{args:?}: {stderr}");
+    }
+}

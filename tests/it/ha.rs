@@ -49,7 +49,7 @@ fn free_run(n: u16) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     let data = temp_dir("monlab-ha");
-    let (port, pport, aport) = (free_run(2), free_run(2), free_run(103));
+    let (port, pport, aport) = (free_run(3), free_run(2), free_run(103));
     let (vm, pg) = (free_port(), free_port());
     let args: Vec<String> = [
         "up",
@@ -193,6 +193,10 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         (in_vm - in_prom).abs() <= 2.0,
         "VictoriaMetrics {in_vm} vs surviving Prometheus {in_prom}"
     );
+    // Rules aggregate across the replicas: the recorded work-request rate is what was sent.
+    let recorded = from_rule(&prom_a).await;
+    println!("recorded work-request rate over 3 replicas: {recorded:.2}/s (sent 30/s)");
+    assert!((recorded / 30.0 - 1.0).abs() < 0.1, "recorded {recorded}/s vs 30/s sent");
     let _ = prom_b;
     up.signal("TERM");
     assert_eq!(
@@ -201,6 +205,26 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         "{}",
         up.output()
     );
+}
+
+/// The recorded 1m request rate of the work routes, summed over every replica.
+async fn from_rule(prom: &str) -> f64 {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{prom}/api/v1/query"))
+        .query(&[(
+            "query",
+            r#"sum(job_route:monlab_http_requests:rate1m{job="monlab",route=~"/random|/login|/predict"})"#,
+        )])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no recorded rate: {v}"))
 }
 
 /// Waits for the first deduplicated `status` notification of MonlabHighErrorRatio; returns

@@ -309,11 +309,23 @@ impl Stack {
     pub fn start(serve_flags: &[&str]) -> Self {
         let prometheus_bin = require_tool("prometheus", "prometheus");
         let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
-        let mut flags = vec!["--admin-token", ADMIN_TOKEN];
+        let (prom_port, am_port, pg_port) = (free_port(), free_port(), free_port());
+        // The lab page reads this stack's Prometheus and Alertmanager, as under `monlab up`.
+        let (lab_prom, lab_am) = (
+            format!("http://127.0.0.1:{prom_port}"),
+            format!("http://127.0.0.1:{am_port}"),
+        );
+        let mut flags = vec![
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--prometheus-url",
+            &lab_prom,
+            "--alertmanager-url",
+            &lab_am,
+        ];
         flags.extend_from_slice(serve_flags);
         let monlab = Monlab::start(&flags);
         let dir = temp_dir("monlab-stack");
-        let (prom_port, am_port, pg_port) = (free_port(), free_port(), free_port());
         let service = monlab.addr.to_string();
         let targets = monlab::stack::config::Targets {
             monlab: vec![service.clone()],

@@ -100,11 +100,13 @@ struct Caught {
     seen: Vec<monlab::service::alerts::Notification>,
 }
 
-/// Runs a stack under load, warms up, starts `incident` with `request`, waits (at most
+/// Runs a stack under load (seeded with `seed`), warms up, starts `incident` with
+/// `request`, waits (at most
 /// `limit`) until an alert of the severity the service names for it reaches the webhook,
 /// keeps it running 30 s more (nothing louder may follow), stops it, and waits (at most 6
 /// minutes) until `alert` no longer fires.
 async fn catch(
+    seed: u64,
     incident: Incident,
     request: StartRequest,
     alert: &str,
@@ -112,7 +114,7 @@ async fn catch(
     limit: Duration,
 ) -> Caught {
     let stack = Stack::start(&[]);
-    let (stop_load, load) = start_load(&stack, 40 + incident as u64);
+    let (stop_load, load) = start_load(&stack, seed);
     let baseline = warm_up(&stack, warmup).await;
     let admin = stack.admin();
     let cursor = admin
@@ -247,6 +249,7 @@ fn minutes(m: u64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderate_feature_drift_raises_a_minor_alert() {
     let c = catch(
+        41,
         Incident::FeatureDrift,
         StartRequest {
             duration: Some("15m".into()),
@@ -272,6 +275,7 @@ async fn a_moderate_feature_drift_raises_a_minor_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_feature_drift_opens_a_ticket() {
     let c = catch(
+        42,
         Incident::FeatureDrift,
         StartRequest {
             duration: Some("15m".into()),
@@ -296,6 +300,7 @@ async fn a_large_feature_drift_opens_a_ticket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_feature_opens_a_ticket() {
     let c = catch(
+        43,
         Incident::MissingFeature,
         StartRequest {
             duration: Some("15m".into()),
@@ -318,6 +323,7 @@ async fn a_missing_feature_opens_a_ticket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collapsed_outputs_open_a_ticket() {
     let c = catch(
+        44,
         Incident::OutputCollapse,
         StartRequest {
             duration: Some("15m".into()),
@@ -347,6 +353,7 @@ async fn collapsed_outputs_open_a_ticket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concept_drift_is_seen_only_in_feedback() {
     let c = catch(
+        45,
         Incident::ConceptDrift,
         StartRequest {
             duration: Some("15m".into()),

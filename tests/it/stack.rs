@@ -90,6 +90,7 @@ async fn prometheus_holds_what_was_sent_and_the_error_ratio_follows_real_errors(
 async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data() {
     let stack = Stack::start(&["--concurrency-limit", "64"]);
     let admin = stack.admin();
+    let started = monlab::service::alerts::now_seconds();
     let (stop_traffic, traffic) =
         background_traffic(&stack.monlab.url(""), 20.0, Duration::from_secs(600));
     // A short burst that fills the limit, so the shedding series exist too.
@@ -169,6 +170,34 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     admin.stop("error-share").await.unwrap();
     let resolved = wait_for_notification(&admin, "MonlabHighErrorRatio", "resolved", 300).await;
     assert_eq!(resolved.receiver, "page");
+
+    // The performance review of this run finds the incident and the alert that caught it.
+    let out = crate::harness::temp_dir("monlab-report");
+    let from = format!("{:.0}", started - 5.0);
+    let report = crate::harness::monlab_command(&[
+        "report",
+        "--store",
+        &stack.prom_url,
+        "--from",
+        &from,
+        "--out",
+        out.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| error-share |") && md.contains("MonlabHighErrorRatio (critical)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| availability |") && md.contains("| latency |"),
+        "{md}"
+    );
+    for file in ["report.html", "traffic.png", "latency-p99.png"] {
+        assert!(out.path().join(file).is_file(), "{file} missing");
+    }
     drop(stop_traffic);
     let counts = traffic.await.unwrap();
     assert!(!counts.contains_key(&0), "transport errors: {counts:?}");
@@ -298,6 +327,16 @@ fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
         // Prometheus's root redirects to its UI; anything else must answer 200.
         let code = crate::harness::http_get_status(url).unwrap_or(0);
         assert!(code == 200 || code == 302, "{url} answered {code}\n{out}");
+    }
+    // The lab comes first, and `up` told it where its Prometheus and Alertmanager are.
+    assert!(urls[0].ends_with("/lab"), "{out}");
+    let status_url = urls[0].replace("/lab", "/lab/api/status");
+    let status: serde_json::Value = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { reqwest::get(&status_url).await?.json().await })
+        .expect("the lab's status answers JSON");
+    for upstream in ["prometheus", "alertmanager"] {
+        assert_eq!(status[upstream]["reachable"], true, "{upstream}: {status}");
     }
     let children = pids_mentioning(&[
         &data.path().display().to_string(),

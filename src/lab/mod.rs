@@ -1,0 +1,328 @@
+//! The lab: a live page at `/lab` where a person breaks the system with a click and watches the
+//! golden signals, the alerts and the model's signals react.
+//!
+//! See [`router`] for the routes. The page is plain JavaScript with uPlot, built from `lab/` by
+//! esbuild into `src/lab/assets/` and embedded in the binary ([`assets`]), so it needs no
+//! network at run time. It reads Prometheus and Alertmanager through monlab's read-only
+//! proxies ([`proxy`]), so everything it loads comes from one origin; `recover` runs in process
+//! ([`distributions`]); the last scenario's scoreboard is kept here ([`Lab`]), posted by
+//! `monlab incident play` through the admin API.
+//!
+//! Lab traffic goes through the golden-signal middleware like any other route. The page asks
+//! [`status`] (always 200: it reports on the upstreams, it does not depend on them) before it
+//! queries, and sends no proxied query to an upstream that status calls unreachable; so a
+//! stopped Prometheus does not turn the page's polling into a stream of 502s that would count
+//! as server errors of the job.
+
+pub mod assets;
+pub mod distributions;
+pub mod proxy;
+pub mod runbooks;
+
+use crate::config::LabConfig;
+use crate::scenario::Row;
+use crate::service::admin::IncidentList;
+use crate::service::error::ApiError;
+use crate::service::{routes, AppState};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// Most rows a posted scoreboard may have.
+pub const MAX_SCOREBOARD_ROWS: usize = 500;
+/// Longest text in a posted scoreboard (a name, an alert, a scenario title).
+const MAX_TEXT: usize = 300;
+
+/// The lab's state: its upstreams and the last scoreboard.
+#[derive(Debug)]
+pub struct Lab {
+    /// The Prometheus the charts read, when configured.
+    pub prometheus: Option<proxy::Upstream>,
+    /// The Alertmanager whose alerts the page lists, when configured.
+    pub alertmanager: Option<proxy::Upstream>,
+    scoreboard: Mutex<Option<StoredScoreboard>>,
+    // One recovery at a time: each reads every bucket series of the window and fits five
+    // families twice, which is worth doing on demand but not concurrently.
+    recovering: tokio::sync::Semaphore,
+}
+
+impl Lab {
+    /// The lab for a validated config.
+    pub fn new(cfg: &LabConfig) -> Self {
+        Self {
+            prometheus: cfg
+                .prometheus_url
+                .as_deref()
+                .map(proxy::Upstream::prometheus),
+            alertmanager: cfg
+                .alertmanager_url
+                .as_deref()
+                .map(proxy::Upstream::alertmanager),
+            scoreboard: Mutex::new(None),
+            recovering: tokio::sync::Semaphore::new(1),
+        }
+    }
+
+    /// The last stored scoreboard.
+    pub fn scoreboard(&self) -> Option<StoredScoreboard> {
+        self.scoreboard.lock().clone()
+    }
+
+    /// Validates and stores a scoreboard; it replaces the previous one.
+    pub fn store_scoreboard(&self, post: ScoreboardPost) -> Result<StoredScoreboard, ApiError> {
+        post.validate()?;
+        let stored = StoredScoreboard {
+            passed: post.rows.iter().all(Row::passed),
+            scenario: post.scenario,
+            received_at: crate::service::alerts::now_seconds(),
+            rows: post.rows,
+        };
+        *self.scoreboard.lock() = Some(stored.clone());
+        Ok(stored)
+    }
+}
+
+/// Body of `POST /admin/scoreboard`: what `monlab incident play` printed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreboardPost {
+    /// The scenario played (its file or title).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// One row per incident of the scenario.
+    pub rows: Vec<Row>,
+}
+
+impl ScoreboardPost {
+    fn validate(&self) -> Result<(), ApiError> {
+        let bad = |field: &str, message: String| ApiError::Unprocessable {
+            field: field.into(),
+            message,
+        };
+        if self.rows.len() > MAX_SCOREBOARD_ROWS {
+            return Err(bad(
+                "rows",
+                format!(
+                    "at most {MAX_SCOREBOARD_ROWS} rows, got {}",
+                    self.rows.len()
+                ),
+            ));
+        }
+        if self.scenario.as_ref().is_some_and(|s| s.len() > MAX_TEXT) {
+            return Err(bad("scenario", format!("at most {MAX_TEXT} bytes")));
+        }
+        for (i, r) in self.rows.iter().enumerate() {
+            let texts = [&r.incident, &r.expected_severity]
+                .into_iter()
+                .chain(r.alert.as_ref())
+                .chain(r.over_severity.iter())
+                .chain(r.fired.iter());
+            let lists = r.over_severity.len().max(r.fired.len());
+            if lists > MAX_SCOREBOARD_ROWS || texts.into_iter().any(|t| t.len() > MAX_TEXT) {
+                return Err(bad(
+                    &format!("rows[{i}]"),
+                    format!("texts must be at most {MAX_TEXT} bytes and lists at most {MAX_SCOREBOARD_ROWS} long"),
+                ));
+            }
+            for (name, v) in [
+                ("detection_seconds", r.detection_seconds),
+                ("resolve_seconds", r.resolve_seconds),
+            ] {
+                if v.is_some_and(|s| !s.is_finite() || s < 0.0) {
+                    return Err(bad(
+                        &format!("rows[{i}].{name}"),
+                        format!("{name} must be a number of seconds >= 0"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A scoreboard as the lab shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredScoreboard {
+    /// The scenario played.
+    pub scenario: Option<String>,
+    /// When monlab received it, seconds since the Unix epoch.
+    pub received_at: f64,
+    /// Whether every incident was caught at its severity.
+    pub passed: bool,
+    /// The rows.
+    pub rows: Vec<Row>,
+}
+
+/// Answer of `GET /lab/api/scoreboard`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoreboardAnswer {
+    /// The last scoreboard, `null` before any scenario was played.
+    pub scoreboard: Option<StoredScoreboard>,
+}
+
+/// The lab's routes, each a template in [`routes`]; merged into the service's router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            routes::ROOT,
+            get(|| async { Redirect::temporary(routes::LAB) }),
+        )
+        .route(routes::LAB, get(page))
+        .route(routes::LAB_ASSET, get(asset))
+        .route(routes::LAB_RUNBOOK, get(runbook))
+        .route(routes::LAB_STATUS, get(status))
+        .route(routes::LAB_INCIDENTS, get(incidents))
+        .route(routes::LAB_SCOREBOARD, get(scoreboard))
+        .route(routes::LAB_RECOVER, get(distributions::recover))
+        .route(routes::LAB_PROMETHEUS, get(prometheus))
+        .route(routes::LAB_ALERTMANAGER, get(alertmanager))
+        .layer(axum::middleware::map_response(secure))
+}
+
+/// The browser may load nothing from elsewhere (no CDN, no fonts, no beacons), and no other
+/// site may frame the page or read it.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn secure(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Live data and a page that may change with the binary: never serve either from a cache.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /lab`: the page.
+pub async fn page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        assets::INDEX_HTML,
+    )
+}
+
+/// `GET /lab/assets/{file}`: the script and the style sheet.
+pub async fn asset(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let (body, ctype) = assets::get(&file).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no lab asset {:?} (known: {})",
+            file.chars().take(60).collect::<String>(),
+            assets::NAMES.join(", ")
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, ctype)], body))
+}
+
+/// `GET /lab/runbooks/{name}`: a runbook from `docs/runbooks/`, as the alerts link to it.
+pub async fn runbook(Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let text = runbooks::get(&name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no runbook {:?}",
+            name.chars().take(60).collect::<String>()
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+/// Answer of `GET /lab/api/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// The Prometheus the charts read.
+    pub prometheus: proxy::Probe,
+    /// The Alertmanager the alert list reads.
+    pub alertmanager: proxy::Probe,
+    /// Whether the admin API is on (a token is configured); the page's buttons need it.
+    pub admin_api: bool,
+}
+
+/// `GET /lab/api/status`: whether each upstream is configured and answers now. Always 200:
+/// an unreachable upstream is news to report, not a failure of this request.
+pub async fn status(State(state): State<AppState>) -> Json<Status> {
+    let probe = |u: &Option<proxy::Upstream>, name: &'static str, flag: &'static str| {
+        let u = u.clone();
+        async move {
+            match u {
+                Some(u) => u.probe().await,
+                None => proxy::Probe::not_configured(name, flag),
+            }
+        }
+    };
+    let (prometheus, alertmanager) = tokio::join!(
+        probe(&state.lab.prometheus, "Prometheus", "--prometheus-url"),
+        probe(
+            &state.lab.alertmanager,
+            "Alertmanager",
+            "--alertmanager-url"
+        ),
+    );
+    Json(Status {
+        prometheus,
+        alertmanager,
+        admin_api: state.admin_token.is_some(),
+    })
+}
+
+/// `GET /lab/api/incidents`: every incident with its state, time left and parameters (the
+/// defaults when inactive). Read-only and public like `GET /incidents`, which lists only the
+/// active ones; starting and stopping stay behind the admin token.
+pub async fn incidents(State(state): State<AppState>) -> Json<IncidentList> {
+    Json(IncidentList {
+        incidents: state.faults.states(),
+    })
+}
+
+/// `GET /lab/api/scoreboard`: the last scenario's scoreboard.
+pub async fn scoreboard(State(state): State<AppState>) -> Json<ScoreboardAnswer> {
+    Json(ScoreboardAnswer {
+        scoreboard: state.lab.scoreboard(),
+    })
+}
+
+/// `GET /lab/api/prometheus/{*path}`: Prometheus's read-only query API.
+pub async fn prometheus(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let up = state.lab.prometheus.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "no Prometheus is configured: start monlab serve with --prometheus-url \
+             (monlab up does)"
+                .into(),
+        )
+    })?;
+    up.forward(&path, query.as_deref()).await
+}
+
+/// `GET /lab/api/alertmanager/{*path}`: Alertmanager's alert list.
+pub async fn alertmanager(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let up = state.lab.alertmanager.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "no Alertmanager is configured: start monlab serve with --alertmanager-url \
+             (monlab up does)"
+                .into(),
+        )
+    })?;
+    up.forward(&path, query.as_deref()).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,357 @@
+//! Writes a [`Review`] as `report.md`, `report.html` and the PNG plots they show.
+
+use super::{Error, Line, Review};
+use plotters::prelude::*;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+pub fn rfc3339(t: f64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.3}%", x * 100.0)
+    } else {
+        "—".into()
+    }
+}
+
+fn secs(x: Option<f64>) -> String {
+    x.map_or("—".into(), |s| format!("{s:.0} s"))
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map_or("—".into(), |s| format!("{:.0} ms", s * 1000.0))
+}
+
+/// The plots: (file name, title, y-axis label, lines).
+fn plots(r: &Review) -> Vec<(&'static str, &'static str, &'static str, &[Line])> {
+    vec![
+        (
+            "traffic.png",
+            "Request rate by route (5m rate)",
+            "requests/s",
+            &r.traffic,
+        ),
+        ("latency-p99.png", "p99 latency by route", "seconds", &r.p99),
+        (
+            "ml-accuracy.png",
+            "Model accuracy from feedback (5m)",
+            "accuracy",
+            &r.ml.accuracy,
+        ),
+        (
+            "fallback-share.png",
+            "Share of predictions from the fallback (5m)",
+            "share",
+            &r.ml.fallback,
+        ),
+    ]
+}
+
+/// Draws one line chart.
+fn draw(path: &Path, title: &str, y_label: &str, lines: &[Line], r: &Review) -> Result<(), String> {
+    crate::recover::plot::ensure_font()?;
+    let root = BitMapBackend::new(path, (960, 360)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let y_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
+    let (x0, x1) = (r.from - r.from, r.to - r.from);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0 / 60.0..x1 / 60.0, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("minutes since {}", rfc3339(r.from)))
+        .y_desc(y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, l) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                l.points
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|(t, v)| ((t - r.from) / 60.0, *v)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(l.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    if !lines.is_empty() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// The review as Markdown (the HTML is built from the same text).
+pub fn markdown(r: &Review) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# monlab performance review\n");
+    let _ = writeln!(
+        m,
+        "Period: {} to {} ({:.0} minutes), job `{}`, read from {} (one point every {:.0} s).\n",
+        rfc3339(r.from),
+        rfc3339(r.to),
+        (r.to - r.from) / 60.0,
+        r.job,
+        r.store,
+        r.step
+    );
+    let _ = writeln!(m, "## Service level objectives\n");
+    let _ = writeln!(
+        m,
+        "| SLO | objective | requests | missed | attained | error budget left |"
+    );
+    let _ = writeln!(m, "| --- | --- | ---: | ---: | ---: | ---: |");
+    for s in &r.slos {
+        let _ = writeln!(
+            m,
+            "| {} | {} of {} | {:.0} | {:.0} | {} | {} |",
+            s.name,
+            pct(s.objective),
+            s.objective_text,
+            s.total,
+            s.bad,
+            pct(s.attainment),
+            pct(s.budget_left)
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nThe error budget is the share of requests the objective allows to miss over this \
+         period; a negative budget left means the period broke its objective.\n"
+    );
+    let _ = writeln!(m, "## Incidents\n");
+    if r.incidents.is_empty() {
+        let _ = writeln!(m, "No incident was in progress during the period.\n");
+    } else {
+        let _ = writeln!(
+            m,
+            "| incident | from | to | expected | caught by | detected | resolved | higher severity |"
+        );
+        let _ = writeln!(m, "| --- | --- | --- | --- | --- | ---: | ---: | --- |");
+        for i in &r.incidents {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                i.incident,
+                rfc3339(i.start),
+                rfc3339(i.end),
+                i.expected_severity,
+                i.alert.as_deref().unwrap_or("**missed**"),
+                secs(i.detection_seconds),
+                secs(i.resolve_seconds),
+                if i.over_severity.is_empty() {
+                    "none".to_string()
+                } else {
+                    i.over_severity.join(", ")
+                }
+            );
+        }
+        let _ = writeln!(
+            m,
+            "\nDetection and resolve times are when Prometheus started and stopped firing the \
+             alert; a page reaches people after Alertmanager's grouping wait on top.\n"
+        );
+    }
+    if !r.stray_alerts.is_empty() {
+        let _ = writeln!(m, "Alerts that fired outside any incident:\n");
+        for a in &r.stray_alerts {
+            let _ = writeln!(
+                m,
+                "- {} at {}, for {:.0} s",
+                a.alert,
+                rfc3339(a.start),
+                a.seconds
+            );
+        }
+        let _ = writeln!(m);
+    }
+    let _ = writeln!(m, "## Traffic and latency by route\n");
+    let _ = writeln!(
+        m,
+        "| route | requests | mean rate | peak rate (5m) | median p99 | worst p99 |"
+    );
+    let _ = writeln!(m, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for x in &r.routes {
+        let _ = writeln!(
+            m,
+            "| `{}` | {:.0} | {:.2}/s | {:.2}/s | {} | {} |",
+            x.route,
+            x.requests,
+            x.mean_rate,
+            x.peak_rate,
+            ms(x.median_p99),
+            ms(x.worst_p99)
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\n![request rate](traffic.png)\n\n![p99 latency](latency-p99.png)\n"
+    );
+    let _ = writeln!(m, "## ML quality\n");
+    let _ = writeln!(
+        m,
+        "Model accuracy from feedback: mean {}, lowest {}. Share of predictions answered by the \
+         fallback rules: mean {}.\n",
+        r.ml.mean_accuracy.map_or("no feedback".into(), pct),
+        r.ml.worst_accuracy.map_or("—".into(), pct),
+        r.ml.mean_fallback_share
+            .map_or("no predictions".into(), pct)
+    );
+    let _ = writeln!(
+        m,
+        "![model accuracy](ml-accuracy.png)\n\n![fallback share](fallback-share.png)"
+    );
+    m
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A small HTML page from the Markdown: headings, paragraphs, tables, images.
+pub fn html(md: &str) -> String {
+    let mut h = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>monlab performance review</title>\
+         <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
+         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}\
+         th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3}</style></head><body>\n",
+    );
+    let mut in_table = false;
+    for line in md.lines() {
+        let line = line.trim_end();
+        if line.starts_with('|') {
+            if line.starts_with("| ---") {
+                continue;
+            }
+            let cells: Vec<String> = line
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| inline(c.trim()))
+                .collect();
+            if !in_table {
+                h.push_str("<table><tr>");
+                for c in &cells {
+                    let _ = write!(h, "<th>{c}</th>");
+                }
+                h.push_str("</tr>\n");
+                in_table = true;
+            } else {
+                h.push_str("<tr>");
+                for c in &cells {
+                    let _ = write!(h, "<td>{c}</td>");
+                }
+                h.push_str("</tr>\n");
+            }
+            continue;
+        }
+        if in_table {
+            h.push_str("</table>\n");
+            in_table = false;
+        }
+        if let Some(t) = line.strip_prefix("## ") {
+            let _ = writeln!(h, "<h2>{}</h2>", escape(t));
+        } else if let Some(t) = line.strip_prefix("# ") {
+            let _ = writeln!(h, "<h1>{}</h1>", escape(t));
+        } else if let Some(rest) = line.strip_prefix("![") {
+            if let Some((alt, src)) = rest.split_once("](") {
+                let _ = writeln!(
+                    h,
+                    "<p><img alt=\"{}\" src=\"{}\"></p>",
+                    escape(alt),
+                    escape(src.trim_end_matches(')'))
+                );
+            }
+        } else if let Some(t) = line.strip_prefix("- ") {
+            let _ = writeln!(h, "<ul><li>{}</li></ul>", inline(t));
+        } else if !line.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", inline(line));
+        }
+    }
+    if in_table {
+        h.push_str("</table>\n");
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// `code` and **bold** inside a line.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in escape(s).split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            for (j, p) in part.split("**").enumerate() {
+                if j % 2 == 1 {
+                    let _ = write!(out, "<strong>{p}</strong>");
+                } else {
+                    out.push_str(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Writes report.md, report.html and the plots into `out`.
+pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+    let fail = |path: &Path, reason: String| Error::Write {
+        path: path.display().to_string(),
+        reason,
+    };
+    std::fs::create_dir_all(out).map_err(|e| fail(out, e.to_string()))?;
+    let mut written = Vec::new();
+    for (file, title, y, lines) in plots(r) {
+        let path = out.join(file);
+        draw(&path, title, y, lines, r).map_err(|e| fail(&path, e))?;
+        written.push(path);
+    }
+    let md = markdown(r);
+    for (file, text) in [("report.md", md.clone()), ("report.html", html(&md))] {
+        let path = out.join(file);
+        std::fs::write(&path, text).map_err(|e| fail(&path, e.to_string()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_keeps_tables_images_and_code() {
+        let h = html("# T\n\n| a | b |\n| --- | --- |\n| `x` | **y** |\n\n![p](p.png)\n");
+        assert!(h.contains("<h1>T</h1>"));
+        assert!(h.contains("<th>a</th><th>b</th>"));
+        assert!(h.contains("<td><code>x</code></td><td><strong>y</strong></td>"));
+        assert!(h.contains("<img alt=\"p\" src=\"p.png\">"));
+    }
+}
