@@ -63,7 +63,7 @@ fn draw(path: &Path, title: &str, y_label: &str, lines: &[Line], r: &Review) -> 
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
-    let (x0, x1) = (r.from - r.from, r.to - r.from);
+    let (x0, x1) = (0.0, r.to - r.from);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)

@@ -1,18 +1,21 @@
 //! The golden-signal middleware: traffic, latency, errors and in-flight for every request.
 //!
-//! It wraps every route and the fallback (added with `Router::layer`), so unmatched paths are
-//! counted too, under the single route value `unmatched`. A request whose client goes away
-//! before the answer is still counted, with code 499, when its future is dropped.
+//! It wraps the whole router, so unmatched paths are counted too, under the single route value
+//! `unmatched`. A request whose client goes away before the answer is still counted, with
+//! code 499, when its future is dropped.
 //!
-//! See [`GoldenSignalsLayer`]. It is a plain tower layer rather than `middleware::from_fn`,
-//! whose per-request boxing and cloning of the inner service cost more than the metrics.
+//! See [`GoldenSignalsLayer`]. It is a plain tower layer around the router rather than
+//! `middleware::from_fn` or `Router::layer`: the first boxes and clones per request, and the
+//! second wraps every route in one more boxed service, each costing more than the metrics
+//! themselves (docs/benchmarks.md). Outside the router there is no `MatchedPath` yet, so the
+//! layer finds the route template itself, with the same matcher axum uses.
 
 use super::labels::{
     method_index, ErrorKind, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels, METHODS,
     UNMATCHED,
 };
 use super::Metrics;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -48,6 +51,8 @@ struct Resolved {
     metrics: Arc<Metrics>,
     /// Route templates; the index `routes.len()` stands for [`UNMATCHED`].
     routes: Box<[&'static str]>,
+    /// A path's template, found as the router finds it.
+    matcher: matchit::Router<usize>,
     /// One per route, and one more for `unmatched`.
     slots: Box<[RouteSlot]>,
 }
@@ -66,23 +71,35 @@ struct MethodSlot {
 }
 
 impl HttpTelemetry {
-    /// `routes` are the templates the router registers; anything else is `unmatched`.
+    /// `routes` are the templates the router registers (axum's syntax); any other path is
+    /// `unmatched`.
+    ///
+    /// Panics if two templates conflict, as axum's router does on the same templates: a
+    /// programming error, found at start-up.
     pub fn new(metrics: Arc<Metrics>, routes: &[&'static str]) -> Self {
+        let mut matcher = matchit::Router::new();
+        for (i, route) in routes.iter().enumerate() {
+            if let Err(e) = matcher.insert(*route, i) {
+                panic!("route template {route} conflicts with another: {e}");
+            }
+        }
         Self(Arc::new(Resolved {
             metrics,
             routes: routes.into(),
+            matcher,
             slots: (0..=routes.len()).map(|_| RouteSlot::default()).collect(),
         }))
     }
 
     /// Starts measuring a request: resolves its labels the way the middleware does (method
-    /// by name, route from the matched template) and counts it in flight. Public so the
+    /// by name, route template from the path) and counts it in flight. Public so the
     /// hot-path benchmark measures exactly what every request does.
-    pub fn start(&self, method: &http::Method, matched: Option<&str>) -> Measurement {
-        let routes = &self.0.routes;
-        let route = matched
-            .and_then(|m| routes.iter().position(|r| *r == m))
-            .unwrap_or(routes.len());
+    pub fn start(&self, method: &http::Method, path: &str) -> Measurement {
+        let route = self
+            .0
+            .matcher
+            .at(path)
+            .map_or(self.0.routes.len(), |m| *m.value);
         let measurement = Measurement {
             t: self.clone(),
             route,
@@ -183,8 +200,8 @@ impl Drop for Measurement {
     }
 }
 
-/// The golden-signal layer; add it with `Router::layer` so it wraps every route and the
-/// fallback.
+/// The golden-signal layer; wrap the whole router with it (`layer.layer(router)`), so it sees
+/// every request, matched or not.
 #[derive(Debug, Clone)]
 pub struct GoldenSignalsLayer(HttpTelemetry);
 
@@ -206,7 +223,7 @@ impl<S> tower::Layer<S> for GoldenSignalsLayer {
     }
 }
 
-/// A route wrapped by [`GoldenSignalsLayer`].
+/// A service (the router) wrapped by [`GoldenSignalsLayer`].
 #[derive(Debug, Clone)]
 pub struct GoldenSignals<S> {
     inner: S,
@@ -227,8 +244,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
-        let measurement = self.telemetry.start(req.method(), matched);
+        let measurement = self.telemetry.start(req.method(), req.uri().path());
         Recording {
             inner: self.inner.call(req),
             measurement: Some(measurement),
@@ -282,12 +298,12 @@ mod tests {
         let t = HttpTelemetry::new(metrics.clone(), &["/random", "/login"]);
         let get = http::Method::GET;
         for _ in 0..3 {
-            t.start(&get, Some("/random")).finish(200, None);
+            t.start(&get, "/random").finish(200, None);
         }
-        t.start(&http::Method::POST, Some("/login"))
+        t.start(&http::Method::POST, "/login")
             .finish(401, Some(ErrorKind::Unauthorized));
-        t.start(&get, Some("/nowhere")).finish(999, None);
-        let open = t.start(&get, Some("/random"));
+        t.start(&get, "/nowhere").finish(999, None);
+        let open = t.start(&get, "/random");
         let http = &metrics.http;
         let route = |route| RouteLabels { route };
         assert_eq!(http.in_flight.get_or_create(&route("/random")).get(), 1);

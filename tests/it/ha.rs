@@ -196,7 +196,10 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     // Rules aggregate across the replicas: the recorded work-request rate is what was sent.
     let recorded = from_rule(&prom_a).await;
     println!("recorded work-request rate over 3 replicas: {recorded:.2}/s (sent 30/s)");
-    assert!((recorded / 30.0 - 1.0).abs() < 0.1, "recorded {recorded}/s vs 30/s sent");
+    assert!(
+        (recorded / 30.0 - 1.0).abs() < 0.1,
+        "recorded {recorded}/s vs 30/s sent"
+    );
     let _ = prom_b;
     up.signal("TERM");
     assert_eq!(
