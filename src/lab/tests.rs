@@ -3,7 +3,8 @@
 //! in a real browser are in tests/it/lab.rs.
 
 use crate::config::{LabConfig, ServeConfig};
-use crate::service::{router, AppState};
+use crate::service::{measured, router, AppState};
+use crate::telemetry::http::GoldenSignals;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -12,14 +13,17 @@ use tower::ServiceExt;
 
 const TOKEN: &str = "lab-test-token";
 
-fn app(lab: LabConfig) -> (axum::Router, AppState) {
+/// The app as `run` serves it: the router inside the golden-signal layer.
+type App = GoldenSignals<axum::Router>;
+
+fn app(lab: LabConfig) -> (App, AppState) {
     let cfg = ServeConfig {
         admin_token: Some(TOKEN.into()),
         lab,
         ..ServeConfig::default()
     };
     let state = AppState::new(&cfg);
-    (router(state.clone()), state)
+    (measured(&state, router(state.clone())), state)
 }
 
 /// A loopback URL where nothing listens: bound, then released.
@@ -42,7 +46,7 @@ impl Answer {
     }
 }
 
-async fn send(app: &axum::Router, req: Request<Body>) -> Answer {
+async fn send(app: &App, req: Request<Body>) -> Answer {
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -54,7 +58,7 @@ async fn send(app: &axum::Router, req: Request<Body>) -> Answer {
     }
 }
 
-async fn get(app: &axum::Router, path: &str) -> Answer {
+async fn get(app: &App, path: &str) -> Answer {
     send(app, Request::get(path).body(Body::empty()).unwrap()).await
 }
 

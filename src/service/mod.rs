@@ -16,11 +16,11 @@ pub mod shed;
 
 use crate::config::ServeConfig;
 use crate::faults::{Faults, Incident};
-use crate::telemetry::http::{GoldenSignalsLayer, HttpTelemetry};
+use crate::telemetry::http::{GoldenSignals, GoldenSignalsLayer, HttpTelemetry};
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
 use axum::Router;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -192,9 +192,9 @@ impl AppState {
 
 /// The application, without a socket (tests drive it with `oneshot`).
 ///
-/// Layers, outermost first: golden signals (every route and the fallback, so shed,
-/// injected and unmatched requests are counted), then load shedding and then fault injection
-/// (work routes only), then the handler.
+/// Layers, outermost first: load shedding and then fault injection (work routes only), then
+/// the handler. [`run`] wraps the whole router in the golden-signal layer (see [`measured`]),
+/// so shed, injected and unmatched requests are counted.
 pub fn router(state: AppState) -> Router {
     use axum::routing::{delete, post};
     let work = Router::new()
@@ -223,20 +223,17 @@ pub fn router(state: AppState) -> Router {
             routes::METRICS,
             get(exposition::handler).with_state(state.metrics.clone()),
         );
-    let app = work
-        .merge(ops)
+    work.merge(ops)
         .merge(crate::lab::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state.clone());
-    if state.record_metrics {
-        app.layer(GoldenSignalsLayer::new(HttpTelemetry::new(
-            state.metrics.clone(),
-            routes::ALL,
-        )))
-    } else {
-        app
-    }
+        .with_state(state)
+}
+
+/// The router inside the golden-signal layer: what `run` serves when metrics are on.
+pub fn measured(state: &AppState, router: Router) -> GoldenSignals<Router> {
+    use tower::Layer;
+    GoldenSignalsLayer::new(HttpTelemetry::new(state.metrics.clone(), routes::ALL)).layer(router)
 }
 
 /// Serves until `shutdown` resolves, then drains: reports unready, waits `drain_delay`,
@@ -260,9 +257,23 @@ pub async fn run(
     };
     let ticker = tokio::spawn(keep_faults_current(state.clone()));
     let ml_ticker = tokio::spawn(keep_model_monitoring_current(state.clone()));
-    // into_make_service: serving the Router itself rebuilds its route maps for every new
-    // connection (about 7 KB each with these routes); the make-service only clones an Arc.
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+    // A make-service that clones the app: serving the Router itself rebuilds its route maps
+    // for every new connection (about 7 KB each with these routes).
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+        if state.record_metrics {
+            let app = tower::make::Shared::new(measured(&state, app));
+            Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .into_future(),
+            )
+        } else {
+            Box::pin(
+                axum::serve(listener, app.into_make_service())
+                    .with_graceful_shutdown(signal)
+                    .into_future(),
+            )
+        };
     let grace_over = async move {
         match closed_rx.await {
             Ok(()) => tokio::time::sleep(grace).await,

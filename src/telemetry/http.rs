@@ -350,4 +350,49 @@ mod tests {
             "4"
         );
     }
+
+    #[tokio::test]
+    async fn the_layer_labels_requests_with_the_template_the_router_matches() {
+        use axum::routing::get;
+        use tower::{Layer, ServiceExt};
+        let metrics = Arc::new(Metrics::new(&ServeConfig::default(), &Faults::default()));
+        let templates = ["/items/{id}", "/files/{*path}", "/"];
+        let router = axum::Router::new()
+            .route("/items/{id}", get(|| async { "item" }))
+            .route("/files/{*path}", get(|| async { "file" }))
+            .route("/", get(|| async { "root" }));
+        let app =
+            GoldenSignalsLayer::new(HttpTelemetry::new(metrics.clone(), &templates)).layer(router);
+        for (method, path, code) in [
+            ("GET", "/items/7", 200),
+            ("GET", "/files/a/b.txt", 200),
+            ("GET", "/", 200),
+            ("GET", "/items", 404),
+            ("POST", "/items/7", 405),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status().as_u16(), code, "{method} {path}");
+        }
+        let requests = |method, route, code| {
+            metrics
+                .http
+                .requests
+                .get_or_create(&RequestLabels {
+                    method,
+                    route,
+                    code,
+                })
+                .get()
+        };
+        assert_eq!(requests("GET", "/items/{id}", 200), 1);
+        assert_eq!(requests("GET", "/files/{*path}", 200), 1);
+        assert_eq!(requests("GET", "/", 200), 1);
+        assert_eq!(requests("GET", UNMATCHED, 404), 1);
+        assert_eq!(requests("POST", "/items/{id}", 405), 1);
+    }
 }

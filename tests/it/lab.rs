@@ -299,6 +299,22 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         200
     );
 
+    // A scoreboard as `monlab incident play` leaves it.
+    let posted = http
+        .post(stack.monlab.url("/admin/scoreboard"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"scenario": "scenarios/three-incidents.toml", "rows": [
+            {"incident": "auth-down", "expected_severity": "critical",
+             "alert": "MonlabLoginsFailing (critical)", "detection_seconds": 78.2,
+             "resolve_seconds": 48.0, "over_severity": [], "fired": ["MonlabLoginsFailing (critical)"]},
+            {"incident": "slow-users", "expected_severity": "minor", "alert": null,
+             "detection_seconds": null, "resolve_seconds": null, "over_severity": [], "fired": []}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+
     let b = Browser::start().await;
     b.goto(&stack.monlab.url("/lab")).await;
     b.wait_for(
@@ -307,6 +323,15 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         "return document.getElementById('status-prometheus').textContent === 'Prometheus: connected'",
     )
     .await;
+    let board = b.text("#scoreboard").await;
+    for expected in [
+        "scenarios/three-incidents.toml",
+        "not every incident caught",
+        "auth-down CRITICAL MonlabLoginsFailing (critical) 78 s 48 s caught",
+        "slow-users MINOR — — — MISSED",
+    ] {
+        assert!(board.contains(expected), "{expected:?} not in {board:?}");
+    }
 
     stack.prometheus.signal("KILL");
     stack.prometheus.wait_exit(Duration::from_secs(10));
