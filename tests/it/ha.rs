@@ -1,7 +1,8 @@
 //! `monlab up --ha` under fire: during an incident, one Prometheus and one Alertmanager are
 //! killed with SIGKILL; exactly one (deduplicated) page fires and one resolves, the restarted
 //! members send no second page, and VictoriaMetrics holds the same per-minute sample counts
-//! for the monlab targets as the surviving Prometheus.
+//! for the monlab targets as the surviving Prometheus, the rules sum the three service
+//! replicas to the rate sent, and `monlab report` finds the incident in VictoriaMetrics.
 
 use crate::harness::{free_port, monlab_command, temp_dir, Proc};
 use monlab::scenario::client::AdminClient;
@@ -55,7 +56,7 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         "up",
         "--ha",
         "--replicas",
-        "2",
+        "3",
         "--interval",
         "1s",
         "--load-rate",
@@ -199,6 +200,26 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     assert!(
         (recorded / 30.0 - 1.0).abs() < 0.1,
         "recorded {recorded}/s vs 30/s sent"
+    );
+    // The performance review reads the long-term store as well as Prometheus: the incident
+    // and the page that caught it are in VictoriaMetrics.
+    let out = crate::harness::temp_dir("monlab-ha-report");
+    let report = crate::harness::monlab_command(&[
+        "report",
+        "--store",
+        &vm_url,
+        "--from",
+        &format!("{:.0}", started - 5.0),
+        "--out",
+        out.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| error-share |") && md.contains("MonlabHighErrorRatio (critical)"),
+        "{md}"
     );
     let _ = prom_b;
     up.signal("TERM");

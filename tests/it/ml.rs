@@ -209,8 +209,10 @@ fn assert_caught(c: &Caught, alert: &str) {
         row.over_severity
     );
     let b = &c.baseline;
+    // Drift is only judged on full windows, as the drift alerts do: PSI of n unchanged values
+    // is about 9/n by chance, so a short warm-up's 170-value window can read 0.14.
     assert!(
-        b.psi < 0.1 && b.ks < 0.15 && b.score_psi < 0.1,
+        b.window < 400.0 || (b.psi < 0.1 && b.ks < 0.15 && b.score_psi < 0.1),
         "baseline drift: {b:?}"
     );
     assert!(
