@@ -203,20 +203,7 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     );
     // The performance review reads the long-term store as well as Prometheus: the incident
     // and the page that caught it are in VictoriaMetrics.
-    let out = crate::harness::temp_dir("monlab-ha-report");
-    let report = crate::harness::monlab_command(&[
-        "report",
-        "--store",
-        &vm_url,
-        "--from",
-        &format!("{:.0}", started - 5.0),
-        "--out",
-        out.path().to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert!(report.status.success(), "{report:?}");
-    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    let (_out, md) = crate::harness::report(&vm_url, started - 5.0);
     assert!(
         md.contains("| error-share |") && md.contains("MonlabHighErrorRatio (critical)"),
         "{md}"

@@ -543,3 +543,23 @@ pub fn background_traffic(
     });
     (tx, handle)
 }
+
+/// Runs `monlab report --store <store> --from <from>` into a fresh folder, checks it succeeded,
+/// and returns the folder with `report.md`'s text.
+pub fn report(store: &str, from: f64) -> (tempfile::TempDir, String) {
+    let out = temp_dir("monlab-report");
+    let run = monlab_command(&[
+        "report",
+        "--store",
+        store,
+        "--from",
+        &format!("{from:.0}"),
+        "--out",
+        out.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    (out, md)
+}

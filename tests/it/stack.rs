@@ -172,21 +172,7 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     assert_eq!(resolved.receiver, "page");
 
     // The performance review of this run finds the incident and the alert that caught it.
-    let out = crate::harness::temp_dir("monlab-report");
-    let from = format!("{:.0}", started - 5.0);
-    let report = crate::harness::monlab_command(&[
-        "report",
-        "--store",
-        &stack.prom_url,
-        "--from",
-        &from,
-        "--out",
-        out.path().to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert!(report.status.success(), "{report:?}");
-    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    let (out, md) = crate::harness::report(&stack.prom_url, started - 5.0);
     assert!(
         md.contains("| error-share |") && md.contains("MonlabHighErrorRatio (critical)"),
         "{md}"
