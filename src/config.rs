@@ -889,6 +889,13 @@ fn parse_target(raw: &str) -> Result<http::uri::Authority, String> {
     Ok(authority.clone())
 }
 
+fn parse_share(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("expected a share from 0 to 1".into()),
+    }
+}
+
 fn parse_bounded_count(raw: &str, max: u64) -> Result<u64, String> {
     match raw.parse::<u64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
@@ -947,10 +954,7 @@ impl LoadConfig {
             &LOAD_BAD_LOGIN_SHARE,
             args.bad_login_share.as_deref(),
             d.bad_login_share,
-            |r| match r.parse::<f64>() {
-                Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-                _ => Err("expected a share from 0 to 1".into()),
-            },
+            parse_share,
         )?;
         let concurrency = layers.get(
             &LOAD_CONCURRENCY,
@@ -978,10 +982,7 @@ impl LoadConfig {
             &LOAD_FEEDBACK_SHARE,
             args.feedback_share.as_deref(),
             d.feedback_share,
-            |r| match r.parse::<f64>() {
-                Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-                _ => Err("expected a share from 0 to 1".into()),
-            },
+            parse_share,
         )?;
         let feedback_delay = layers.get(
             &LOAD_FEEDBACK_DELAY,

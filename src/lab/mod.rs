@@ -292,20 +292,36 @@ pub async fn scoreboard(State(state): State<AppState>) -> Json<ScoreboardAnswer>
     })
 }
 
+/// Passes a read request on to `upstream`, or says which flag configures it when none is.
+async fn forward(
+    upstream: Option<&proxy::Upstream>,
+    name: &str,
+    flag: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
+    let up = upstream.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no {name} is configured: start monlab serve with {flag} (monlab up does)"
+        ))
+    })?;
+    up.forward(path, query).await
+}
+
 /// `GET /lab/api/prometheus/{*path}`: Prometheus's read-only query API.
 pub async fn prometheus(
     State(state): State<AppState>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let up = state.lab.prometheus.as_ref().ok_or_else(|| {
-        ApiError::NotFound(
-            "no Prometheus is configured: start monlab serve with --prometheus-url \
-             (monlab up does)"
-                .into(),
-        )
-    })?;
-    up.forward(&path, query.as_deref()).await
+    forward(
+        state.lab.prometheus.as_ref(),
+        "Prometheus",
+        "--prometheus-url",
+        &path,
+        query.as_deref(),
+    )
+    .await
 }
 
 /// `GET /lab/api/alertmanager/{*path}`: Alertmanager's alert list.
@@ -314,14 +330,14 @@ pub async fn alertmanager(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let up = state.lab.alertmanager.as_ref().ok_or_else(|| {
-        ApiError::NotFound(
-            "no Alertmanager is configured: start monlab serve with --alertmanager-url \
-             (monlab up does)"
-                .into(),
-        )
-    })?;
-    up.forward(&path, query.as_deref()).await
+    forward(
+        state.lab.alertmanager.as_ref(),
+        "Alertmanager",
+        "--alertmanager-url",
+        &path,
+        query.as_deref(),
+    )
+    .await
 }
 
 #[cfg(test)]
