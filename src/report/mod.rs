@@ -17,6 +17,7 @@ pub mod render;
 
 use crate::faults::Incident;
 use crate::recover::source::{Prometheus, Sample, Series};
+use crate::scenario::rank;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -250,15 +251,6 @@ fn intervals(points: &[(f64, f64)], step: f64) -> Vec<(f64, f64)> {
         }
     }
     out
-}
-
-fn rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 3,
-        "major" => 2,
-        "minor" => 1,
-        _ => 0,
-    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {

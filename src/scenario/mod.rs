@@ -182,7 +182,8 @@ pub struct Scoreboard {
     pub rows: Vec<Row>,
 }
 
-fn rank(severity: &str) -> u8 {
+/// Orders severities for "louder than": critical > major > minor > anything else.
+pub(crate) fn rank(severity: &str) -> u8 {
     match severity {
         "critical" => 3,
         "major" => 2,
