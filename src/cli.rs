@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// Record metrics (false removes the middleware; for benchmarks) [default: true] [env: MONLAB_METRICS]
     #[arg(long, value_name = "BOOL")]
     pub metrics: Option<String>,
+    /// Time warp: model-monitoring windows and incident durations divided by K, 1 to 60 [default: 1] [env: MONLAB_SPEED]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub speed: Option<String>,
     /// Bearer token that turns the admin API on (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
@@ -142,6 +145,9 @@ pub struct UpArgs {
     /// Start clean: remove the series, alert state and notification log an earlier run left in the data folder
     #[arg(long)]
     pub fresh: bool,
+    /// Time warp: every duration of the system divided by K (intervals, rule windows, timers), the load K times faster; 1 to 60 [default: 1] [env: MONLAB_SPEED]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub speed: Option<String>,
     /// Port of VictoriaMetrics with --ha [default: 8428]
     #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub vm_port: Option<String>,
@@ -277,6 +283,9 @@ pub struct LoadArgs {
     /// Admin token for --scenario (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Time warp K, as the service runs it: K times the rate, durations and feedback delay K times shorter, 1 to 60 [default: 1] [env: MONLAB_SPEED]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub speed: Option<String>,
 }
 
 /// Flags of `monlab recover`.

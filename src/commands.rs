@@ -264,7 +264,15 @@ fn train(args: &crate::cli::TrainArgs) -> Result<(), CliError> {
 
 fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
     let layers = Layers::from_process(None)?;
-    let cfg = crate::config::LoadConfig::load(args, &layers)?;
+    let speed = crate::config::speed(args.speed.as_deref(), &layers)?;
+    let cfg = crate::config::LoadConfig::load(args, &layers)?.warped(speed);
+    if speed != crate::warp::Speed::ONE && !args.json {
+        eprintln!(
+            "time warp {speed}×: {:.0} requests/s on the wall clock, {:.0}/s of system time",
+            cfg.rate,
+            cfg.rate / f64::from(speed.get())
+        );
+    }
     let scenario = match &args.scenario {
         None => None,
         Some(path) => {

@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub drain_delay: Duration,
     /// Whether the golden-signal middleware runs.
     pub metrics: bool,
+    /// The time warp: the service's windows and incident durations are divided by it.
+    pub speed: crate::warp::Speed,
     /// What `/random` draws.
     pub random: RandomConfig,
     /// Bearer token of the admin API; `None` turns the admin API off.
@@ -91,6 +93,7 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(10),
             drain_delay: Duration::ZERO,
             metrics: true,
+            speed: crate::warp::Speed::ONE,
             random: RandomConfig {
                 seed: None,
                 value: DEFAULT_VALUE.parse().expect("default value spec is valid"),
@@ -141,6 +144,11 @@ const METRICS: Setting = Setting {
     key: "server.metrics",
     env: "MONLAB_METRICS",
     flag: "--metrics",
+};
+const SPEED: Setting = Setting {
+    key: "server.speed",
+    env: "MONLAB_SPEED",
+    flag: "--speed",
 };
 const SEED: Setting = Setting {
     key: "random.seed",
@@ -196,7 +204,8 @@ const PEERS: Setting = Setting {
 };
 
 /// Every key a serve config file may hold.
-const SERVE_KEYS: [&Setting; 15] = [
+const SERVE_KEYS: [&Setting; 16] = [
+    &SPEED,
     &PEERS,
     &PROMETHEUS_URL,
     &ALERTMANAGER_URL,
@@ -451,6 +460,7 @@ impl ServeConfig {
             parse_duration,
         )?;
         let metrics = layers.get(&METRICS, args.metrics.as_deref(), d.metrics, parse_bool)?;
+        let speed = layers.get(&SPEED, args.speed.as_deref(), d.speed, parse_speed)?;
         let seed = layers.get(&SEED, args.seed.as_deref(), None, |r| {
             r.parse::<u64>()
                 .map(Some)
@@ -532,6 +542,7 @@ impl ServeConfig {
             shutdown_grace,
             drain_delay,
             metrics,
+            speed,
             random: RandomConfig {
                 seed,
                 value,
@@ -541,6 +552,11 @@ impl ServeConfig {
         })
     }
 }
+
+/// The most requests/s `up` runs under the time warp: past it the 2-core machine's own
+/// queueing starts to move the latencies the rules judge, and the warp would no longer be
+/// the same system (docs/time-warp.md).
+pub const MAX_WARPED_LOAD: f64 = 2000.0;
 
 /// Everything `monlab up` needs, validated.
 #[derive(Debug, Clone)]
@@ -569,6 +585,8 @@ pub struct UpConfig {
     pub ha: bool,
     /// Remove what an earlier run left in the data folder before starting.
     pub fresh: bool,
+    /// The time warp K: every duration of the system divided by K, the load K times faster.
+    pub speed: crate::warp::Speed,
     /// VictoriaMetrics port (with `ha`).
     pub vm_port: u16,
     /// Pushgateway port.
@@ -644,7 +662,15 @@ impl UpConfig {
             }
             None => format!("{:024x}", rand::random::<u128>() >> 32),
         };
+        let speed = speed(args.speed.as_deref(), layers)?;
+        let wall_rate = load_rate * f64::from(speed.get());
+        if wall_rate > MAX_WARPED_LOAD {
+            return Err(ConfigError(format!(
+                "invalid --speed {speed}: with --load-rate {load_rate} the load would be {wall_rate:.0} requests/s on the wall clock, more than one machine carries without changing the statistics ({MAX_WARPED_LOAD:.0}/s); lower --speed or --load-rate"
+            )));
+        }
         Ok(Self {
+            speed,
             deploy,
             data_dir: args
                 .data_dir
@@ -1032,6 +1058,18 @@ impl LoadConfig {
             progress: !args.quiet && !args.json,
         })
     }
+
+    /// The same load in the time warp's wall time: K times the rate, so every window holds
+    /// as many requests as at K = 1; the duration and the feedback delay, system times, K
+    /// times shorter. The request count and the mix stay.
+    pub fn warped(mut self, speed: crate::warp::Speed) -> Self {
+        self.rate *= f64::from(speed.get());
+        if self.duration < LOAD_MAX_DURATION {
+            self.duration = speed.scale(self.duration);
+        }
+        self.feedback_delay = speed.scale(self.feedback_delay);
+        self
+    }
 }
 
 /// Everything `monlab recover` needs, validated; the window is resolved to two instants.
@@ -1069,6 +1107,16 @@ pub struct RecoverConfig {
 pub const RECOVER_MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses a plain-HTTP base URL; a path (a Prometheus `--web.route-prefix`) is kept.
+/// The time warp of a command (`--speed`, else `MONLAB_SPEED`), 1 when neither is set.
+pub fn speed(flag: Option<&str>, layers: &Layers) -> Result<crate::warp::Speed, ConfigError> {
+    layers.get(&SPEED, flag, crate::warp::Speed::ONE, parse_speed)
+}
+
+/// Parses `--speed`: a whole number from 1 to 60.
+pub fn parse_speed(raw: &str) -> Result<crate::warp::Speed, String> {
+    crate::warp::Speed::parse(raw).map_err(|e| e.to_string())
+}
+
 fn parse_http_base(raw: &str, example: &str) -> Result<String, String> {
     let hint = || format!("expected an http:// URL such as {example}");
     let uri: http::Uri = raw.parse().map_err(|_| hint())?;

@@ -280,9 +280,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
 /// defaults when inactive). Read-only and public like `GET /incidents`, which lists only the
 /// active ones; starting and stopping stay behind the admin token.
 pub async fn incidents(State(state): State<AppState>) -> Json<IncidentList> {
-    Json(IncidentList {
-        incidents: state.faults.states(),
-    })
+    Json(crate::service::admin::listed(&state, false))
 }
 
 /// `GET /lab/api/scoreboard`: the last scenario's scoreboard.

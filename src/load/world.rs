@@ -148,6 +148,7 @@ mod tests {
 
     fn world_of(faults: &Faults) -> World {
         World::from_incidents(&IncidentList {
+            speed: 1,
             incidents: faults.states(),
         })
     }

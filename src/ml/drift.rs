@@ -186,11 +186,11 @@ impl<T: Copy> Window<T> {
         self.values.push_back((now, v));
     }
 
-    fn prune(&mut self, now: Instant) {
+    fn prune(&mut self, now: Instant, window: Duration) {
         while self
             .values
             .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
         {
             self.values.pop_front();
         }
@@ -222,14 +222,21 @@ pub struct DriftReport {
 pub struct DriftMonitor {
     reference: Reference,
     windows: Mutex<Windows>,
+    window: Duration,
 }
 
 impl DriftMonitor {
-    /// A monitor comparing against `reference`.
+    /// A monitor comparing the last [`WINDOW`] against `reference`.
     pub fn new(reference: Reference) -> Self {
+        Self::with_window(reference, WINDOW)
+    }
+
+    /// A monitor whose windows hold the last `window` (the time warp shortens it).
+    pub fn with_window(reference: Reference, window: Duration) -> Self {
         Self {
             reference,
             windows: Mutex::default(),
+            window,
         }
     }
 
@@ -266,11 +273,11 @@ impl DriftMonitor {
         let (mut numeric, mut score, employment, region) = {
             let mut w = self.windows.lock();
             for win in w.numeric.iter_mut() {
-                win.prune(now);
+                win.prune(now, self.window);
             }
-            w.score.prune(now);
-            w.employment.prune(now);
-            w.region.prune(now);
+            w.score.prune(now, self.window);
+            w.employment.prune(now, self.window);
+            w.region.prune(now, self.window);
             let numeric: Vec<Vec<f64>> = w.numeric.iter().map(|x| x.values().collect()).collect();
             let count = |win: &Window<u8>| {
                 let mut c = [0u64; 4];

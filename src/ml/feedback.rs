@@ -167,14 +167,29 @@ struct Labelled {
     defaulted: bool,
 }
 
-/// The labelled model predictions of the last [`QUALITY_WINDOW`], at most
-/// [`QUALITY_CAPACITY`]; the window is by feedback time.
-#[derive(Debug, Default)]
+/// The labelled model predictions of the last [`QUALITY_WINDOW`] (shorter under the time
+/// warp), at most [`QUALITY_CAPACITY`]; the window is by feedback time.
+#[derive(Debug)]
 pub struct QualityWindow {
     labels: Mutex<VecDeque<Labelled>>,
+    window: Duration,
+}
+
+impl Default for QualityWindow {
+    fn default() -> Self {
+        Self::with_window(QUALITY_WINDOW)
+    }
 }
 
 impl QualityWindow {
+    /// An empty window holding the labels of the last `window`.
+    pub fn with_window(window: Duration) -> Self {
+        Self {
+            labels: Mutex::default(),
+            window,
+        }
+    }
+
     /// Adds one label of a model prediction.
     pub fn push(&self, now: Instant, score: f64, declined: bool, defaulted: bool) {
         let mut l = self.labels.lock();
@@ -196,7 +211,7 @@ impl QualityWindow {
             let mut l = self.labels.lock();
             while l
                 .front()
-                .is_some_and(|x| now.saturating_duration_since(x.at) > QUALITY_WINDOW)
+                .is_some_and(|x| now.saturating_duration_since(x.at) > self.window)
             {
                 l.pop_front();
             }

@@ -50,8 +50,36 @@ pub struct IncidentChange {
 /// Answer of the list endpoint.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IncidentList {
+    /// The service's time warp K: durations here are in system seconds, K per wall second.
+    #[serde(default = "one")]
+    pub speed: u32,
     /// Every incident.
     pub incidents: Vec<IncidentState>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An incident's state with its time left in system seconds (wall seconds times K).
+fn in_system_time(mut s: IncidentState, speed: crate::warp::Speed) -> IncidentState {
+    let k = f64::from(speed.get());
+    s.remaining_seconds = s.remaining_seconds.map(|r| r * k);
+    s
+}
+
+/// Every incident (or only those in progress), times in system seconds.
+pub fn listed(state: &AppState, only_active: bool) -> IncidentList {
+    IncidentList {
+        speed: state.speed.get(),
+        incidents: state
+            .faults
+            .states()
+            .into_iter()
+            .filter(|s| s.active || !only_active)
+            .map(|s| in_system_time(s, state.speed))
+            .collect(),
+    }
 }
 
 /// Compares in time independent of where the first difference is.
@@ -110,23 +138,14 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<IncidentList>, ApiError> {
     authorize(&state, &headers)?;
-    Ok(Json(IncidentList {
-        incidents: state.faults.states(),
-    }))
+    Ok(Json(listed(&state, false)))
 }
 
 /// `GET /incidents`: the incidents in progress with their parameters, without a token. It
 /// only reads; starting and stopping stay behind the admin token. The load generator polls it
 /// to play the incidents that happen in the world (drift, missing features, new outcomes).
 pub async fn public_list(State(state): State<AppState>) -> Json<IncidentList> {
-    Json(IncidentList {
-        incidents: state
-            .faults
-            .states()
-            .into_iter()
-            .filter(|s| s.active)
-            .collect(),
-    })
+    Json(listed(&state, true))
 }
 
 /// `POST /admin/incidents/{name}`.
@@ -175,7 +194,13 @@ pub async fn start(
         message: e.message,
     })?;
     let was_active = state.faults.state(incident).active;
-    let started = state.faults.start(incident, params, duration);
+    // `for` is system time; under the time warp it lasts K times less on the wall clock.
+    let started = in_system_time(
+        state
+            .faults
+            .start(incident, params, state.speed.scale(duration)),
+        state.speed,
+    );
     // Validated here first, so a peer gets only a change this replica accepted.
     let replicas = pass_on(&state, &headers, Method::POST, &name, body.to_vec()).await;
     Ok(Json(IncidentChange {
@@ -196,7 +221,7 @@ pub async fn stop(
     let was_active = state.faults.stop(incident);
     let replicas = pass_on(&state, &headers, Method::DELETE, &name, Vec::new()).await;
     Ok(Json(IncidentChange {
-        state: state.faults.state(incident),
+        state: in_system_time(state.faults.state(incident), state.speed),
         was_active,
         replicas,
     }))

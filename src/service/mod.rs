@@ -150,6 +150,8 @@ pub struct SharedState {
     pub admin_token: Option<Arc<str>>,
     /// The other replicas, which incident changes are passed on to.
     pub peers: Arc<peers::Peers>,
+    /// The time warp: durations of the system (incidents, windows) are divided by it.
+    pub speed: crate::warp::Speed,
     /// The lab page's upstreams and last scoreboard.
     pub lab: Arc<crate::lab::Lab>,
 }
@@ -172,6 +174,7 @@ impl AppState {
             faults,
             monitor: Arc::new(predict::ModelMonitor::new(
                 crate::ml::reference::Reference::shipped().clone(),
+                cfg.speed,
             )),
             predictor: Arc::new(predict::Predictor::new(
                 model,
@@ -181,6 +184,7 @@ impl AppState {
             alert_log: Arc::default(),
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
             peers: Arc::new(peers::Peers::new(&cfg.peers)),
+            speed: cfg.speed,
             lab: Arc::new(crate::lab::Lab::new(&cfg.lab)),
             limiter: Arc::new(shed::Limiter::new(
                 cfg.concurrency_limit,
@@ -315,7 +319,8 @@ pub fn refresh_model_monitoring(state: &AppState) {
 }
 
 async fn keep_model_monitoring_current(state: AppState) {
-    let mut tick = tokio::time::interval(MODEL_MONITORING_INTERVAL);
+    // Under the time warp the windows are K times shorter, and so is their refresh.
+    let mut tick = tokio::time::interval(state.speed.scale(MODEL_MONITORING_INTERVAL));
     loop {
         tick.tick().await;
         // Sorting the windows is CPU work: keep it off the request threads' hot path.

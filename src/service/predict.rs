@@ -72,12 +72,15 @@ pub struct ModelMonitor {
 }
 
 impl ModelMonitor {
-    /// Monitoring against `reference`, remembering [`STORE_CAPACITY`] predictions.
-    pub fn new(reference: Reference) -> Self {
+    /// Monitoring against `reference`, remembering [`STORE_CAPACITY`] predictions, with the
+    /// drift and quality windows shortened by the time warp's `speed`.
+    pub fn new(reference: Reference, speed: crate::warp::Speed) -> Self {
         Self {
             store: PredictionStore::new(STORE_CAPACITY),
-            drift: DriftMonitor::new(reference),
-            quality: QualityWindow::default(),
+            drift: DriftMonitor::with_window(reference, speed.scale(crate::ml::drift::WINDOW)),
+            quality: QualityWindow::with_window(
+                speed.scale(crate::ml::feedback::QUALITY_WINDOW),
+            ),
         }
     }
 }

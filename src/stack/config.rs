@@ -87,6 +87,8 @@ pub struct Extras {
     /// A `remote_write` URL and the labels dropped on the way, so a deduplicating store
     /// (VictoriaMetrics) sees the pair's copies as one series.
     pub remote_write: Option<(String, Vec<String>)>,
+    /// Where the rule files are, in place of `deploy/prometheus` (the time warp's scaled copies).
+    pub rules_dir: Option<PathBuf>,
 }
 
 fn labeldrop(labels: &[String]) -> Value {
@@ -155,8 +157,12 @@ pub fn prometheus(
         );
     }
 
-    // Rule files are relative to the deploy folder; the derived file lives elsewhere.
-    let rules_dir = deploy.join("prometheus");
+    // Rule files are relative to the deploy folder (or the folder of their scaled copies);
+    // the derived file lives elsewhere.
+    let rules_dir = extras
+        .rules_dir
+        .clone()
+        .unwrap_or_else(|| deploy.join("prometheus"));
     let rules_dir = rules_dir.canonicalize().unwrap_or(rules_dir);
     if let Some(Value::Sequence(files)) = root.get_mut("rule_files") {
         for f in files.iter_mut() {
@@ -253,6 +259,40 @@ pub fn alertmanager(deploy: &Path, webhook: &str) -> Result<String, ConfigError>
         }
     }
     serde_yaml::to_string(&doc).map_err(|source| ConfigError::Yaml { path, source })
+}
+
+/// The rule files of `deploy/prometheus/rules/`, each scaled by the time warp, as
+/// (path relative to the rules' base folder, text): `rules/monlab.rules.yml`, …
+pub fn warped_rules(
+    deploy: &Path,
+    speed: crate::warp::Speed,
+) -> Result<Vec<(PathBuf, String)>, ConfigError> {
+    let dir = deploy.join("prometheus/rules");
+    let read_dir = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = read_dir
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let scaled =
+                crate::warp::scale_rules(&text, speed).map_err(|e| ConfigError::Shape {
+                    path: path.clone(),
+                    what: e.to_string(),
+                })?;
+            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+            Ok((Path::new("rules").join(name), scaled))
+        })
+        .collect()
 }
 
 /// Replaces the host of an `http://host:port/path` URL, keeping the path.

@@ -33,6 +33,9 @@ pub enum StackError {
     /// A deploy file cannot be used.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The time warp cannot transform a file.
+    #[error("time warp: {0}")]
+    Warp(#[from] crate::warp::Error),
     /// A child failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -143,9 +146,12 @@ async fn start_and_supervise(
         );
         tokio::spawn(async move { play_and_report(client, steps).await })
     });
-    let batch = cfg
-        .batch_every
-        .map(|every| tokio::spawn(batch_schedule(plan.pushgateway.clone(), every)));
+    let batch = cfg.batch_every.map(|every| {
+        tokio::spawn(batch_schedule(
+            plan.pushgateway.clone(),
+            cfg.speed.scale(every),
+        ))
+    });
     let outcome = loop {
         tokio::select! {
             () = &mut shutdown => break Ok(()),
@@ -291,7 +297,8 @@ fn background_load(
                 rate: share,
                 progress: false,
                 ..Default::default()
-            };
+            }
+            .warped(cfg.speed);
             let mut rx = rx.clone();
             tokio::spawn(async move {
                 crate::load::run(&load_cfg, async move {

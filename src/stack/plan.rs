@@ -170,6 +170,9 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     let mut subs = vec!["logs".to_string(), "pushgateway".to_string()];
     subs.extend(replica_names.iter().map(|r| format!("prometheus-{r}")));
     subs.extend((1..=n_am).map(|i| format!("alertmanager-{i}")));
+    if cfg.speed != crate::warp::Speed::ONE {
+        subs.push("warped/rules".into());
+    }
     if cfg.ha {
         subs.push("victoria-metrics".into());
     }
@@ -199,6 +202,18 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     let vm_url = vm_port.map(|p| format!("http://127.0.0.1:{p}"));
     let file_sd = data.join("targets.json");
     let mut files = vec![(file_sd.clone(), config::file_sd(&[]))];
+    // The time warp: Prometheus reads scaled copies of the shipped rules from the data
+    // folder, transformed from deploy/ at every start, never edited by hand.
+    let warped = cfg.speed != crate::warp::Speed::ONE;
+    let warped_rules = if warped {
+        let base = data.join("warped");
+        for (rel, text) in config::warped_rules(&cfg.deploy, cfg.speed)? {
+            files.push((base.join(rel), text));
+        }
+        Some(base)
+    } else {
+        None
+    };
     let mut specs = Vec::new();
 
     // Every replica's lab page reads the first Prometheus and Alertmanager (in HA the pair's
@@ -212,6 +227,9 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     ];
     for s in &services {
         let mut args = vec!["serve".to_string(), "--listen".into(), s.addr.clone()];
+        if warped {
+            args.extend(["--speed".to_string(), cfg.speed.to_string()]);
+        }
         for (flag, url) in &lab_flags {
             let given = cfg
                 .serve_args
@@ -256,19 +274,22 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
             pushgateway: format!("127.0.0.1:{pg_port}"),
             webhook: services[0].addr.clone(),
         };
-        let extras = match &vm_url {
+        let mut extras = match &vm_url {
             Some(vm) => Extras {
                 external_labels: vec![("replica".into(), r.clone())],
                 alert_label_drops: vec!["replica".into()],
                 remote_write: Some((format!("{vm}/api/v1/write"), vec!["replica".into()])),
+                rules_dir: None,
             },
             None => Extras::default(),
         };
+        extras.rules_dir = warped_rules.clone();
         let yml = data.join(format!("{name}.yml"));
-        files.push((
-            yml.clone(),
-            config::prometheus(&cfg.deploy, &targets, cfg.interval, &extras)?,
-        ));
+        let mut prometheus_yml = config::prometheus(&cfg.deploy, &targets, cfg.interval, &extras)?;
+        if warped {
+            prometheus_yml = crate::warp::scale_prometheus_config(&prometheus_yml, cfg.speed)?;
+        }
+        files.push((yml.clone(), prometheus_yml));
         specs.push(Spec {
             name: name.clone(),
             program: prometheus_bin.clone(),
@@ -281,7 +302,14 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
                 format!("--web.listen-address=127.0.0.1:{port}"),
                 "--enable-feature=native-histograms".into(),
                 "--web.enable-lifecycle".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(if warped {
+                crate::warp::prometheus_flags(cfg.speed)
+            } else {
+                Vec::new()
+            })
+            .collect(),
             envs: Vec::new(),
             log: logs.join(format!("{name}.log")),
             ready: format!("http://127.0.0.1:{port}/-/ready"),
@@ -290,7 +318,9 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
 
     if let (Some(bin), Some(port)) = (vm_bin, vm_port) {
         // Samples of one series closer than the scrape interval are copies from the pair.
-        let every = cfg.interval.unwrap_or(Duration::from_secs(15));
+        let every = cfg
+            .speed
+            .scale(cfg.interval.unwrap_or(Duration::from_secs(15)));
         specs.push(Spec {
             name: "victoria-metrics".into(),
             program: bin,
@@ -326,10 +356,11 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     });
 
     let am_yml = data.join("alertmanager.yml");
-    files.push((
-        am_yml.clone(),
-        config::alertmanager(&cfg.deploy, &services[0].addr)?,
-    ));
+    let mut am_text = config::alertmanager(&cfg.deploy, &services[0].addr)?;
+    if warped {
+        am_text = crate::warp::scale_alertmanager(&am_text, cfg.speed)?;
+    }
+    files.push((am_yml.clone(), am_text));
     for (i, port) in am_ports.iter().enumerate() {
         let name = if cfg.ha {
             format!("alertmanager-{}", i + 1)
@@ -390,6 +421,12 @@ impl Plan {
     pub fn print(&self, cfg: &UpConfig) {
         let first = format!("http://{}", self.services[0].addr);
         println!("monlab is up; Ctrl-C stops everything.");
+        if cfg.speed != crate::warp::Speed::ONE {
+            println!(
+                "  time warp     {k}× — 1 wall second is {k} system seconds",
+                k = cfg.speed
+            );
+        }
         println!("  lab           {first}/lab");
         println!("  service       {first}/random");
         for s in &self.services[1..] {

@@ -194,9 +194,9 @@ impl Metrics {
             delay_native: Histogram::new_native(native_cfg),
             recent_delay: Arc::new(WindowedSummary::new(
                 "monlab_random_recent_delay_seconds",
-                "Delay of /random answers: quantiles over the last 60 s, cumulative sum and count",
+                "Delay of /random answers: quantiles over the last 60 s (of system time), cumulative sum and count",
                 &[0.5, 0.9, 0.99],
-                Duration::from_secs(60),
+                cfg.speed.scale(Duration::from_secs(60)),
                 6,
             )),
         };
