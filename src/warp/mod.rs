@@ -123,7 +123,7 @@ impl Speed {
     pub fn scale_exact(self, d: Duration) -> Option<Duration> {
         let k = u128::from(self.0);
         let ms = d.as_millis();
-        (d.subsec_nanos() % 1_000_000 == 0 && ms % k == 0)
+        (d.subsec_nanos().is_multiple_of(1_000_000) && ms.is_multiple_of(k))
             .then(|| Duration::from_millis(u64::try_from(ms / k).unwrap_or(u64::MAX)))
     }
 }
@@ -183,7 +183,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
