@@ -78,9 +78,7 @@ impl ModelMonitor {
         Self {
             store: PredictionStore::new(STORE_CAPACITY),
             drift: DriftMonitor::with_window(reference, speed.scale(crate::ml::drift::WINDOW)),
-            quality: QualityWindow::with_window(
-                speed.scale(crate::ml::feedback::QUALITY_WINDOW),
-            ),
+            quality: QualityWindow::with_window(speed.scale(crate::ml::feedback::QUALITY_WINDOW)),
         }
     }
 }

@@ -355,8 +355,10 @@ mod tests {
                 "http://127.0.0.1:8428/api/v1/write".into(),
                 vec!["replica".into()],
             )),
+            rules_dir: Some("/tmp/x/warped".into()),
         };
         let text = prometheus(&deploy(), &t, None, &extras).unwrap();
+        assert!(text.contains("/tmp/x/warped/rules/*.yml"), "{text}");
         assert!(text.contains("/tmp/x/targets.json") && !text.contains("127.0.0.1:18080"));
         let v: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(v["global"]["external_labels"]["replica"], "a");

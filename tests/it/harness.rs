@@ -296,6 +296,8 @@ pub struct Stack {
     pub prom_url: String,
     /// `http://127.0.0.1:port` of Alertmanager.
     pub am_url: String,
+    /// The time warp K the stack runs at (1: the shipped rules at 1 s intervals).
+    pub speed: monlab::warp::Speed,
     _dir: tempfile::TempDir,
 }
 
@@ -305,8 +307,23 @@ pub fn deploy_dir() -> PathBuf {
 }
 
 impl Stack {
-    /// Starts the three with extra `monlab serve` flags.
+    /// Starts the three with extra `monlab serve` flags: the shipped rules, 1 s intervals.
     pub fn start(serve_flags: &[&str]) -> Self {
+        Self::start_at(monlab::warp::Speed::ONE, serve_flags)
+    }
+
+    /// Starts the three at time warp `k`, as `monlab up --speed K` runs them: the shipped
+    /// rules, Alertmanager timers and 15 s intervals all divided by K by the warp's own
+    /// transform (K = 1 keeps the shipped rules at 1 s intervals, the tests' old way).
+    pub fn warped(k: u32, serve_flags: &[&str]) -> Self {
+        Self::start_at(
+            monlab::warp::Speed::new(k).expect("a speed from 1 to 60"),
+            serve_flags,
+        )
+    }
+
+    fn start_at(speed: monlab::warp::Speed, serve_flags: &[&str]) -> Self {
+        let warped = speed != monlab::warp::Speed::ONE;
         let prometheus_bin = require_tool("prometheus", "prometheus");
         let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
         let (prom_port, am_port, pg_port) = (free_port(), free_port(), free_port());
@@ -323,9 +340,24 @@ impl Stack {
             "--alertmanager-url",
             &lab_am,
         ];
+        let speed_text = speed.to_string();
+        if warped {
+            flags.extend_from_slice(&["--speed", &speed_text]);
+        }
         flags.extend_from_slice(serve_flags);
         let monlab = Monlab::start(&flags);
         let dir = temp_dir("monlab-stack");
+        let mut extras = monlab::stack::config::Extras::default();
+        if warped {
+            let base = dir.path().join("warped");
+            for (rel, text) in
+                monlab::stack::config::warped_rules(&deploy_dir(), speed).expect("scale the rules")
+            {
+                std::fs::create_dir_all(base.join(&rel).parent().unwrap()).unwrap();
+                std::fs::write(base.join(rel), text).unwrap();
+            }
+            extras.rules_dir = Some(base);
+        }
         let service = monlab.addr.to_string();
         let targets = monlab::stack::config::Targets {
             monlab: vec![service.clone()],
@@ -335,15 +367,19 @@ impl Stack {
             pushgateway: format!("127.0.0.1:{pg_port}"),
             webhook: service.clone(),
         };
-        let prom_cfg = monlab::stack::config::prometheus(
+        let mut prom_cfg = monlab::stack::config::prometheus(
             &deploy_dir(),
             &targets,
-            Some(Duration::from_secs(1)),
-            &monlab::stack::config::Extras::default(),
+            (!warped).then_some(Duration::from_secs(1)),
+            &extras,
         )
         .expect("derive prometheus.yml");
-        let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &service)
+        let mut am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &service)
             .expect("derive alertmanager.yml");
+        if warped {
+            prom_cfg = monlab::warp::scale_prometheus_config(&prom_cfg, speed).expect("scale");
+            am_cfg = monlab::warp::scale_alertmanager(&am_cfg, speed).expect("scale");
+        }
         let prom_yml = write_file(dir.path(), "prometheus.yml", &prom_cfg);
         let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
         let mut cmd = Command::new(prometheus_bin);
@@ -354,6 +390,9 @@ impl Stack {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             .arg("--enable-feature=native-histograms");
+        if warped {
+            cmd.args(monlab::warp::prometheus_flags(speed));
+        }
         let mut prometheus = Proc::spawn(cmd);
         let mut cmd = Command::new(alertmanager_bin);
         cmd.arg(format!("--config.file={}", am_yml.display()))
@@ -400,6 +439,7 @@ impl Stack {
             pg_url,
             prom_url,
             am_url,
+            speed,
             _dir: dir,
         }
     }
