@@ -111,7 +111,7 @@ fn an_address_in_use_fails_with_one_line() {
 #[test]
 fn report_refuses_bad_periods_and_missing_stores_in_one_line() {
     let cases: [(&[&str], &str); 4] = [
-        (&["report", "--from", "yesterday"], "--from"),
+        (&["report", "--from", "yesterday"], "such as -2h"),
         (
             &["report", "--from", "-10m", "--to", "-20m"],
             "at least one minute long",
