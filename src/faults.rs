@@ -150,21 +150,16 @@ impl Incident {
                 }
                 v
             }
+            // From `--seconds 1` on, the route's requests count as slow too.
             Self::ExtraLatency => vec![
                 plain("MonlabLatencyBudgetBurn"),
                 plain("MonlabSlowRequests"),
             ],
+            // At the limit, work requests are shed.
             Self::Burst => vec![plain("MonlabSaturationHigh"), plain("MonlabRequestsShed")],
             Self::FeatureDrift => vec![feature("MonlabFeatureDrift")],
-            // The stand-in value piles up in one bin, so the feature's PSI may rise as well.
-            Self::MissingFeature => vec![
-                feature("MonlabFeatureMissing"),
-                feature("MonlabFeatureDrift"),
-            ],
-            Self::OutputCollapse => vec![
-                plain("MonlabOutputCollapse"),
-                plain("MonlabModelQualityLow"),
-            ],
+            Self::MissingFeature => vec![feature("MonlabFeatureMissing")],
+            Self::OutputCollapse => vec![plain("MonlabOutputCollapse")],
             Self::ConceptDrift => vec![plain("MonlabModelQualityLow")],
         }
     }
