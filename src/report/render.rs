@@ -29,6 +29,9 @@ fn ms(x: Option<f64>) -> String {
     x.map_or("—".into(), |s| format!("{:.0} ms", s * 1000.0))
 }
 
+/// Pixels of every chart.
+const SIZE: (u32, u32) = (960, 360);
+
 /// One chart: file name, title, y-axis label, lines.
 struct Plot<'a> {
     file: &'static str,
@@ -77,7 +80,11 @@ fn warm_up(r: &Review) -> Option<(f64, f64)> {
 }
 
 /// Draws one line chart with the incidents and the warm-up shaded.
-fn draw(path: &Path, p: &Plot<'_>, r: &Review) -> Result<(), String> {
+fn draw(
+    root: DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    p: &Plot<'_>,
+    r: &Review,
+) -> Result<(), String> {
     let Plot {
         title,
         y_label,
@@ -85,7 +92,6 @@ fn draw(path: &Path, p: &Plot<'_>, r: &Review) -> Result<(), String> {
         ..
     } = *p;
     crate::recover::plot::ensure_font()?;
-    let root = BitMapBackend::new(path, (960, 360)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let y_max = lines
         .iter()
@@ -407,7 +413,8 @@ pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let mut written = Vec::new();
     for p in plots(r) {
         let path = out.join(p.file);
-        draw(&path, &p, r).map_err(|e| fail(&path, e))?;
+        let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
+        draw(root, &p, r).map_err(|e| fail(&path, e))?;
         written.push(path);
     }
     let md = markdown(r);
@@ -422,6 +429,81 @@ pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn review() -> Review {
+        let flat = |v: f64| Line {
+            name: "/random".into(),
+            points: (0..=60).map(|m| (f64::from(m) * 60.0, v)).collect(),
+        };
+        Review {
+            store: "http://127.0.0.1:9090".into(),
+            job: "monlab".into(),
+            from: 0.0,
+            to: 3600.0,
+            step: 12.0,
+            service_start: Some(600.0),
+            slos: Vec::new(),
+            incidents: vec![super::super::IncidentRow {
+                incident: "auth-down".into(),
+                start: 1800.0,
+                end: 2400.0,
+                ongoing: false,
+                expected_severity: "critical".into(),
+                alert: None,
+                detection_seconds: None,
+                resolve_seconds: None,
+                over_severity: Vec::new(),
+            }],
+            stray_alerts: Vec::new(),
+            routes: Vec::new(),
+            traffic: vec![flat(10.0)],
+            p99: Vec::new(),
+            ml: super::super::MlQuality {
+                mean_accuracy: None,
+                worst_accuracy: None,
+                mean_fallback_share: None,
+                accuracy: Vec::new(),
+                fallback: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn charts_shade_the_warm_up_and_the_incidents() {
+        let r = review();
+        let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+        let traffic = plots(&r).into_iter().next().unwrap();
+        draw(
+            BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area(),
+            &traffic,
+            &r,
+        )
+        .unwrap();
+        // The plot spans x from 80 px (margin and y labels) to 950 px over 60 minutes.
+        let pixel = |minute: f64| {
+            let x = (80.0 + 870.0 * minute / 60.0) as usize;
+            let at = (200 * SIZE.0 as usize + x) * 3;
+            (buf[at], buf[at + 1], buf[at + 2])
+        };
+        let (r_, g, b) = pixel(12.0);
+        assert!(
+            r_ == g && g == b && r_ < 250,
+            "warm-up at 12 min: {:?}",
+            (r_, g, b)
+        );
+        let (r_, g, b) = pixel(35.0);
+        assert!(
+            r_ > 250 && g < 240 && b < 240,
+            "incident at 35 min: {:?}",
+            (r_, g, b)
+        );
+        assert_eq!(pixel(52.0), (255, 255, 255), "nothing at 52 min");
+        let md = markdown(&r);
+        assert!(
+            md.contains("The service started at 1970-01-01T00:10:00Z"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn html_keeps_tables_images_and_code() {
