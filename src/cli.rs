@@ -160,6 +160,9 @@ pub struct UpArgs {
     /// Play this scenario once everything is up, then print its scoreboard
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// With --scenario: longest wait for resolved notifications after the last incident [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub resolve_wait: Option<String>,
     /// Admin token of the service [default: a random one, printed] [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
@@ -280,6 +283,9 @@ pub struct LoadArgs {
     /// Play this scenario against the target while the load runs (needs the admin token)
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// With --scenario: longest wait for resolved notifications after the last incident [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub resolve_wait: Option<String>,
     /// Admin token for --scenario (prefer the env var) [env: MONLAB_ADMIN_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,

@@ -169,12 +169,8 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             }
             IncidentAction::Play { file, resolve_wait } => {
                 let steps = Scenario::load(file).map_err(|e| CliError::Usage(e.to_string()))?;
-                let mut opts = PlayOptions::default();
-                if let Some(raw) = resolve_wait {
-                    opts.resolve_wait = crate::config::parse_duration(raw).map_err(|e| {
-                        CliError::Usage(format!("invalid --resolve-wait '{raw}': {e}"))
-                    })?;
-                }
+                let opts = PlayOptions::with_resolve_wait(resolve_wait.as_deref())
+                    .map_err(CliError::Usage)?;
                 let board = crate::scenario::play(&client, &steps, opts)
                     .await
                     .map_err(refused)?;
@@ -274,8 +270,14 @@ fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
         );
     }
     let scenario = match &args.scenario {
+        None if args.resolve_wait.is_some() => {
+            return Err(CliError::Usage("--resolve-wait needs --scenario".into()))
+        }
         None => None,
         Some(path) => {
+            let opts =
+                crate::scenario::PlayOptions::with_resolve_wait(args.resolve_wait.as_deref())
+                    .map_err(CliError::Usage)?;
             let steps = crate::scenario::Scenario::load(path)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             let (url, token) = layers.client_target(
@@ -291,6 +293,7 @@ fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
             Some((
                 crate::scenario::client::AdminClient::new(&url, token),
                 steps,
+                opts,
             ))
         }
     };
@@ -298,9 +301,8 @@ fn load(args: &crate::cli::LoadArgs) -> Result<(), CliError> {
         let load = crate::load::run(&cfg, crate::shutdown::signal());
         match &scenario {
             // The scenario plays alongside the load; its scoreboard comes after the report.
-            Some((client, steps)) => {
-                let play =
-                    crate::scenario::play(client, steps, crate::scenario::PlayOptions::default());
+            Some((client, steps, opts)) => {
+                let play = crate::scenario::play(client, steps, *opts);
                 let (report, board) = tokio::join!(load, play);
                 if let Ok(b) = &board {
                     let _ = client.post_scoreboard(None, b).await;
@@ -390,9 +392,10 @@ fn report(args: &crate::cli::ReportArgs) -> Result<(), CliError> {
             s.budget_left * 100.0
         );
     }
+    let n = review.incidents.len();
     println!(
-        "{} incidents; written: {}",
-        review.incidents.len(),
+        "{n} incident{}; written: {}",
+        if n == 1 { "" } else { "s" },
         written
             .iter()
             .map(|p| p.display().to_string())

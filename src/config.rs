@@ -593,6 +593,8 @@ pub struct UpConfig {
     pub pushgateway_port: u16,
     /// A scenario to play once everything is up.
     pub scenario: Option<Vec<crate::scenario::PlannedStep>>,
+    /// How the scenario waits for resolutions (`--resolve-wait`).
+    pub play: crate::scenario::PlayOptions,
     /// How often the batch job runs; `None` for never.
     pub batch_every: Option<Duration>,
 }
@@ -706,6 +708,13 @@ impl UpConfig {
                     crate::scenario::Scenario::load(path)
                         .map_err(|e| ConfigError(e.to_string()))?,
                 ),
+            },
+            play: match (&args.scenario, &args.resolve_wait) {
+                (None, Some(_)) => {
+                    return Err(ConfigError("--resolve-wait needs --scenario".into()))
+                }
+                (_, raw) => crate::scenario::PlayOptions::with_resolve_wait(raw.as_deref())
+                    .map_err(ConfigError)?,
             },
             batch_every: match &args.batch_every {
                 None => Some(Duration::from_secs(600)),
@@ -1545,7 +1554,16 @@ pub fn parse_report_time(raw: &str, now: SystemTime) -> Result<f64, String> {
         now.checked_sub(parse_duration(ago)?)
             .ok_or_else(|| "too far in the past".to_string())?
     } else {
-        parse_instant(raw)?
+        // Name every form the flags take, the relative one first (it is the one people type).
+        parse_instant(raw).map_err(|e| {
+            if raw.parse::<f64>().is_ok() {
+                e
+            } else {
+                "expected now, a time ago such as -2h or -30m, RFC 3339 in UTC such as \
+                 2026-01-02T03:04:05Z, or Unix seconds"
+                    .to_string()
+            }
+        })?
     };
     Ok(t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

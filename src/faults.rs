@@ -3,7 +3,16 @@
 //! Handlers and the fault layer ask [`Faults`] whether to fail, slow down or fall back; the
 //! admin API and scenarios start and stop incidents. Which incidents are active is exported as
 //! `monlab_incident_active{incident}` (1 or 0, every incident always present) so dashboards
-//! can annotate them and alerts can be checked against them.
+//! can annotate them and alerts can be checked against them. The exact moments are exported
+//! too, since a scrape sees a start up to one interval late:
+//! `monlab_incident_started_timestamp_seconds{incident,severity,route,feature}` (the last start,
+//! with the severity its parameters imply and the route or feature it hits) and
+//! `monlab_incident_ended_timestamp_seconds{incident}` (the last end). `monlab report` scores
+//! incidents from these.
+//!
+//! The catalogue ([`Incident`]) also says which alerts are each incident's signals
+//! ([`Incident::signals`]): the one place the scoring rule ([`crate::score`]) learns which
+//! alert may be credited with catching which incident.
 
 use parking_lot::RwLock;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -114,6 +123,47 @@ impl Incident {
         }
     }
 
+    /// The alerts that are this incident's signals with `params` (resolved): only these can
+    /// be credited with catching it. Alerts that name a route or feature must name the one
+    /// the incident hits.
+    pub fn signals(self, params: &Params) -> Vec<Signal> {
+        let on = |label: &'static str, value: &Option<String>| {
+            value.as_ref().map(|v| (label, v.clone()))
+        };
+        let plain = |alertname| Signal {
+            alertname,
+            label: None,
+        };
+        let feature = |alertname| Signal {
+            alertname,
+            label: on("feature", &params.feature),
+        };
+        match self {
+            // /login fails: its own alert pages, and the job-wide ratio may too.
+            Self::AuthDown => vec![plain("MonlabLoginsFailing"), plain("MonlabHighErrorRatio")],
+            Self::ModelDown => vec![plain("MonlabModelFallbackHigh")],
+            Self::SlowUsers => vec![plain("MonlabSlowRequests")],
+            Self::ErrorShare => {
+                let mut v = vec![plain("MonlabHighErrorRatio")];
+                if params.route.as_deref() == Some("/login") {
+                    v.push(plain("MonlabLoginsFailing"));
+                }
+                v
+            }
+            // From `--seconds 1` on, the route's requests count as slow too.
+            Self::ExtraLatency => vec![
+                plain("MonlabLatencyBudgetBurn"),
+                plain("MonlabSlowRequests"),
+            ],
+            // At the limit, work requests are shed.
+            Self::Burst => vec![plain("MonlabSaturationHigh"), plain("MonlabRequestsShed")],
+            Self::FeatureDrift => vec![feature("MonlabFeatureDrift")],
+            Self::MissingFeature => vec![feature("MonlabFeatureMissing")],
+            Self::OutputCollapse => vec![plain("MonlabOutputCollapse")],
+            Self::ConceptDrift => vec![plain("MonlabModelQualityLow")],
+        }
+    }
+
     /// What a user of the product sees.
     pub fn description(self) -> &'static str {
         match self {
@@ -171,6 +221,26 @@ impl Incident {
                 Params::default()
             }
         }
+    }
+}
+
+/// An alert that signals an incident: its name, and a label it must carry, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The alert's `alertname`.
+    pub alertname: &'static str,
+    /// A label the alert must carry with this value (the route or feature the incident hits).
+    pub label: Option<(&'static str, String)>,
+}
+
+impl Signal {
+    /// Whether an alert with these labels is this signal.
+    pub fn matches(&self, alertname: &str, labels: &BTreeMap<String, String>) -> bool {
+        alertname == self.alertname
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| labels.get(*k) == Some(v))
     }
 }
 
@@ -363,6 +433,18 @@ struct IncidentLabels {
     incident: &'static str,
 }
 
+/// The labels of an incident's last start: what a report needs to score it. `route` and
+/// `feature` are empty (so absent in Prometheus) for incidents that take neither.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StartedLabels {
+    incident: &'static str,
+    severity: &'static str,
+    route: String,
+    feature: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// The incident state of one service.
 #[derive(Debug)]
 pub struct Faults {
@@ -370,6 +452,10 @@ pub struct Faults {
     // Lets the hot path skip the lock when nothing is broken, which is nearly always.
     any: AtomicBool,
     gauges: Family<IncidentLabels, Gauge>,
+    started: Family<StartedLabels, FloatGauge>,
+    ended: Family<IncidentLabels, FloatGauge>,
+    // The label set of each incident's started series, removed when a start changes it.
+    started_labels: parking_lot::Mutex<BTreeMap<Incident, StartedLabels>>,
 }
 
 fn epoch(t: SystemTime) -> f64 {
@@ -390,23 +476,57 @@ impl Default for Faults {
             active: RwLock::default(),
             any: AtomicBool::new(false),
             gauges,
+            started: Family::default(),
+            ended: Family::default(),
+            started_labels: parking_lot::Mutex::default(),
         }
     }
 }
 
 impl Faults {
-    /// Registers `incident_active` (prefixed by the caller's registry).
+    /// Registers `incident_active` and the start and end timestamps (prefixed by the
+    /// caller's registry).
     pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
         registry.register(
             "incident_active",
             "Whether a simulated incident is in progress (1) or not (0), by incident",
             self.gauges.clone(),
         );
+        registry.register_with_unit(
+            "incident_started_timestamp",
+            "When each incident last started, with the severity its parameters imply and the route or feature it hits",
+            prometheus_client::registry::Unit::Seconds,
+            self.started.clone(),
+        );
+        registry.register_with_unit(
+            "incident_ended_timestamp",
+            "When each incident last ended (stopped or ran out)",
+            prometheus_client::registry::Unit::Seconds,
+            self.ended.clone(),
+        );
+    }
+
+    /// Records a start in the started series; the previous start's series goes.
+    fn record_start(&self, incident: Incident, params: &Params, at: SystemTime) {
+        let labels = StartedLabels {
+            incident: incident.name(),
+            severity: incident.severity_for(params),
+            route: params.route.clone().unwrap_or_default(),
+            feature: params.feature.clone().unwrap_or_default(),
+        };
+        let mut last = self.started_labels.lock();
+        if let Some(old) = last.insert(incident, labels.clone()) {
+            if old != labels {
+                self.started.remove(&old);
+            }
+        }
+        self.started.get_or_create(&labels).set(epoch(at));
     }
 
     /// Starts (or restarts) an incident for `duration` with resolved parameters.
     pub fn start(&self, incident: Incident, params: Params, duration: Duration) -> IncidentState {
         let now = SystemTime::now();
+        self.record_start(incident, &params, now);
         let active = Active {
             params,
             started_at: now,
@@ -423,11 +543,19 @@ impl Faults {
     /// Stops an incident; returns whether it was active.
     pub fn stop(&self, incident: Incident) -> bool {
         let mut map = self.active.write();
-        let was = map.remove(&incident).is_some();
+        let removed = map.remove(&incident);
         self.any.store(!map.is_empty(), Ordering::Release);
         drop(map);
         self.gauge(incident).set(0);
-        if was {
+        let was = removed.is_some();
+        if let Some(a) = removed {
+            // Expiry runs a moment after the planned end; the run ended on plan.
+            let at = SystemTime::now().min(a.ends_at);
+            self.ended
+                .get_or_create(&IncidentLabels {
+                    incident: incident.name(),
+                })
+                .set(epoch(at));
             tracing::info!(incident = incident.name(), "Incident stopped.");
         }
         was
@@ -605,6 +733,56 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad(p, Incident::MissingFeature), "shift");
+    }
+
+    #[test]
+    fn starts_and_ends_are_exported_with_the_severity_the_parameters_imply() {
+        let f = Faults::default();
+        let text = |f: &Faults| {
+            let mut r = prometheus_client::registry::Registry::default();
+            f.register(&mut r);
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+            out
+        };
+        let value = |t: &str, series: &str| -> f64 {
+            let line = t
+                .lines()
+                .find(|l| l.starts_with(series))
+                .unwrap_or_else(|| panic!("no {series} in {t}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let small = Params::default()
+            .resolve(Incident::FeatureDrift, &[])
+            .unwrap();
+        let s = f.start(Incident::FeatureDrift, small, Duration::from_secs(60));
+        let started = s.started_at.unwrap();
+        let minor = r#"incident_started_timestamp_seconds{incident="feature-drift",severity="minor",route="",feature="income"}"#;
+        assert!((value(&text(&f), minor) - started).abs() < 1e-3);
+        let large = Params {
+            feature: Some("age".into()),
+            shift: Some(1.0),
+            ..Default::default()
+        };
+        let s = f.start(Incident::FeatureDrift, large, Duration::from_millis(20));
+        let restarted = s.started_at.unwrap();
+        let t = text(&f);
+        // One series per incident: the restart replaced the minor one.
+        assert!(!t.contains(minor), "{t}");
+        let major = r#"incident_started_timestamp_seconds{incident="feature-drift",severity="major",route="",feature="age"}"#;
+        assert!((value(&t, major) - restarted).abs() < 1e-3, "{t}");
+        std::thread::sleep(Duration::from_millis(60));
+        f.expire();
+        assert!(!f.state(Incident::FeatureDrift).active);
+        let ended = value(
+            &text(&f),
+            r#"incident_ended_timestamp_seconds{incident="feature-drift"}"#,
+        );
+        // The planned end, 20 ms after the restart, not when expiry noticed it (60 ms).
+        assert!(
+            (ended - restarted - 0.02).abs() < 1e-3,
+            "ended {ended}, restarted {restarted}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
+//! - [`score`]: the one rule that says which alert caught which incident, and how fast.
 //! - [`lab`]: the live page at `/lab` (charts, alerts, incidents, distributions, ML signals).
 //! - [`load`]: `monlab load`, open-loop traffic and its latency report.
 //! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
@@ -32,6 +33,7 @@ pub mod ml;
 pub mod recover;
 pub mod report;
 pub mod scenario;
+pub mod score;
 pub mod service;
 pub mod shutdown;
 pub mod stack;

@@ -5,19 +5,23 @@
 //! What it reviews, from the metrics alone:
 //! - availability (work requests not answered 5xx) and latency (work requests within 0.25 s)
 //!   against their objectives, and the error budget left;
-//! - incidents (from `monlab_incident_active`) with the alert that caught each, its severity,
-//!   and detection and resolve times (from Prometheus's `ALERTS`, so without Alertmanager's
-//!   grouping delay), plus alerts that fired outside any incident;
-//! - traffic and p99 latency by route over the period;
+//! - incidents, from the start and end times and severity the service recorded
+//!   (`monlab_incident_started_timestamp_seconds`, `monlab_incident_ended_timestamp_seconds`),
+//!   each scored by the one rule in [`crate::score`] against the firing spans of Prometheus's
+//!   `ALERTS` (raw samples, so without Alertmanager's grouping delay): the alert that caught
+//!   it, detection and resolve times, louder alerts; plus alerts that fired outside any
+//!   incident;
+//! - traffic and p99 latency by route over the period, with the 5-minute warm-up of the rates
+//!   after the service started marked;
 //! - ML quality: accuracy from feedback and the fallback share.
 //!
 //! See [`run`]; rendering is in [`render`].
 
 pub mod render;
 
-use crate::faults::Incident;
+use crate::faults::{Incident, Params};
 use crate::recover::source::{Prometheus, Sample, Series};
-use crate::scenario::rank;
+use crate::score::{AlertSpan, Window, GRACE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,8 +34,11 @@ pub const LATENCY_OBJECTIVE: f64 = 0.99;
 pub const LATENCY_THRESHOLD: &str = "0.25";
 /// Work routes, the ones the SLOs cover.
 const WORK: &str = "/random|/login|/predict";
-/// How long after an incident ends its alert may still start and count as catching it.
-const DETECTION_GRACE: f64 = 600.0;
+/// How far before the period incidents and alerts are read, so that those already under way
+/// at its start keep their real start times.
+const LOOKBACK: f64 = 600.0;
+/// The window of the rates the traffic chart shows: they are partial this long after a start.
+pub const RATE_WINDOW: f64 = 300.0;
 
 /// A validated report request.
 #[derive(Debug, Clone)]
@@ -100,10 +107,12 @@ pub struct Slo {
 pub struct IncidentRow {
     /// Incident name.
     pub incident: String,
-    /// When it started and ended, Unix seconds.
+    /// When it started, Unix seconds, as the service recorded it.
     pub start: f64,
-    /// End.
+    /// When it ended; the end of the period if it was still running.
     pub end: f64,
+    /// Still running at the end of the period.
+    pub ongoing: bool,
     /// Severity it must be caught at.
     pub expected_severity: String,
     /// The alert of that severity that fired, if any.
@@ -181,6 +190,9 @@ pub struct Review {
     pub to: f64,
     /// Step of the range queries, seconds.
     pub step: f64,
+    /// When the service started, if during the period or less than [`RATE_WINDOW`] before it
+    /// (5-minute rates are partial until `RATE_WINDOW` after it).
+    pub service_start: Option<f64>,
     /// SLO attainment.
     pub slos: Vec<Slo>,
     /// Incidents.
@@ -238,18 +250,106 @@ fn lines(series: &[Series], label: &str) -> Vec<Line> {
         .collect()
 }
 
-/// Intervals where a series is 1 (present and non-zero), given its sampling step.
-fn intervals(points: &[(f64, f64)], step: f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for &(t, v) in points {
-        if v < 0.5 {
+fn floats_all(series: &[Series]) -> Vec<(f64, f64)> {
+    series.iter().flat_map(floats).collect()
+}
+
+/// The incidents the service recorded: one window per distinct start (replicas of one service
+/// record the same start within a moment), ended by the first recorded end after it or by the
+/// incident's next start; a run with neither is still going at `to` (`true`).
+fn windows(started: &[Series], ended: &[Series], to: f64) -> Vec<(Window, bool)> {
+    // Starts on several replicas differ by milliseconds; restarts by far more.
+    const SAME: f64 = 2.0;
+    let mut runs: Vec<(f64, Incident, String, Params)> = Vec::new();
+    for s in started {
+        let label = |k: &str| s.labels.get(k).cloned();
+        let Some(incident) = label("incident").as_deref().and_then(Incident::from_name) else {
             continue;
-        }
-        match out.last_mut() {
-            Some((_, end)) if t - *end <= step * 1.5 => *end = t,
-            _ => out.push((t, t)),
+        };
+        let params = Params {
+            route: label("route"),
+            feature: label("feature"),
+            ..Params::default()
+        };
+        let severity = label("severity").unwrap_or_else(|| incident.severity().into());
+        for (_, t) in floats(s) {
+            runs.push((t, incident, severity.clone(), params.clone()));
         }
     }
+    runs.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
+    runs.dedup_by(|b, a| a.1 == b.1 && b.0 - a.0 < SAME);
+    let ends: Vec<(Incident, f64)> = ended
+        .iter()
+        .filter_map(|s| {
+            let i = s
+                .labels
+                .get("incident")
+                .and_then(|n| Incident::from_name(n))?;
+            Some(floats(s).into_iter().map(move |(_, t)| (i, t)))
+        })
+        .flatten()
+        .collect();
+    let mut out = Vec::new();
+    for (k, (start, incident, severity, params)) in runs.iter().enumerate() {
+        let next_start = runs.get(k + 1).filter(|r| r.1 == *incident).map(|r| r.0);
+        let end = ends
+            .iter()
+            .filter(|(i, t)| i == incident && t >= start)
+            .map(|(_, t)| *t)
+            .chain(next_start)
+            .reduce(f64::min);
+        out.push((
+            Window {
+                incident: *incident,
+                severity: severity.clone(),
+                signals: incident.signals(params),
+                start: *start,
+                end: end.unwrap_or(to),
+            },
+            end.is_none(),
+        ));
+    }
+    out.sort_by(|a, b| a.0.start.total_cmp(&b.0.start));
+    out
+}
+
+/// Firing spans from raw `ALERTS` samples: a gap of more than a few evaluation intervals ends a
+/// span; a span whose last sample is near `to` is still firing.
+fn alert_spans(series: &[Series], to: f64) -> Vec<AlertSpan> {
+    let times: Vec<Vec<f64>> = series
+        .iter()
+        .map(|s| floats(s).into_iter().map(|p| p.0).collect())
+        .collect();
+    let gaps: Vec<f64> = times
+        .iter()
+        .flat_map(|t| t.windows(2).map(|w| w[1] - w[0]))
+        .collect();
+    let interval = median(gaps).unwrap_or(15.0);
+    // VictoriaMetrics hides the last 30 s of samples; call those still firing too.
+    let open_after = to - (2.5 * interval).max(45.0);
+    let mut out = Vec::new();
+    for (s, t) in series.iter().zip(&times) {
+        let mut labels = s.labels.clone();
+        labels.remove("__name__");
+        labels.remove("alertstate");
+        let name = labels.get("alertname").cloned().unwrap_or_default();
+        let severity = labels.get("severity").cloned().unwrap_or_default();
+        let mut first = 0;
+        for k in 0..t.len() {
+            let last = k + 1 == t.len();
+            if last || t[k + 1] - t[k] > 2.5 * interval {
+                out.push(AlertSpan {
+                    name: name.clone(),
+                    severity: severity.clone(),
+                    labels: labels.clone(),
+                    start: t[first],
+                    end: (!(last && t[k] >= open_after)).then_some(t[k] + interval),
+                });
+                first = k + 1;
+            }
+        }
+    }
+    out.sort_by(|a, b| a.start.total_cmp(&b.start));
     out
 }
 
@@ -342,70 +442,70 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
         let store = &store;
         async move { store.query_range(&q, from, to, step).await }
     };
-    let incidents_raw = range_q(format!(
-        r#"max by (incident) (monlab_incident_active{{job="{job}"}})"#
-    ))
-    .await?;
-    let alerts_raw = range_q(
-        r#"max by (alertname, severity) (ALERTS{alertstate="firing", alertname!="Watchdog"})"#
-            .to_string(),
+    // Raw samples, not a range query's steps: starts, ends and alert spans to the second.
+    let lookback = format!("{}s", (to - from + LOOKBACK).round() as u64);
+    let started = store
+        .query(
+            &format!(r#"monlab_incident_started_timestamp_seconds{{job="{job}"}}[{lookback}]"#),
+            to,
+        )
+        .await?;
+    let ended = store
+        .query(
+            &format!(r#"monlab_incident_ended_timestamp_seconds{{job="{job}"}}[{lookback}]"#),
+            to,
+        )
+        .await?;
+    let windows: Vec<(Window, bool)> = windows(&started, &ended, to)
+        .into_iter()
+        .filter(|(w, _)| w.start < to && w.end > from)
+        .collect();
+    let alerts = alert_spans(
+        &store
+            .query(
+                &format!(r#"ALERTS{{alertstate="firing", alertname!="Watchdog"}}[{lookback}]"#),
+                to,
+            )
+            .await?,
+        to,
+    );
+    let plain: Vec<Window> = windows.iter().map(|(w, _)| w.clone()).collect();
+    let incidents: Vec<IncidentRow> = windows
+        .iter()
+        .zip(crate::score::score_all(&plain, &alerts, GRACE))
+        .map(|((w, ongoing), o)| IncidentRow {
+            incident: w.incident.name().into(),
+            start: w.start,
+            end: w.end,
+            ongoing: *ongoing,
+            expected_severity: w.severity.clone(),
+            alert: o.alert,
+            detection_seconds: o.detection_seconds,
+            resolve_seconds: o.resolve_seconds,
+            over_severity: o.over_severity,
+        })
+        .collect();
+    let stray_alerts = crate::score::stray(&plain, &alerts, GRACE)
+        .into_iter()
+        .filter(|a| a.start >= from && a.start <= to)
+        .map(|a| StrayAlert {
+            alert: a.tag(),
+            start: a.start,
+            seconds: a.end.unwrap_or(to) - a.start,
+        })
+        .collect();
+
+    // The earliest start of the service that the period sees, if the rates were still warming up.
+    let service_start = floats_all(
+        &at(format!(
+            r#"min(min_over_time(process_start_time_seconds{{job="{job}"}}[{range}]))"#
+        ))
+        .await?,
     )
-    .await?;
-    let alerts: Vec<(String, String, f64, f64)> = alerts_raw
-        .iter()
-        .flat_map(|s| {
-            let name = s.labels.get("alertname").cloned().unwrap_or_default();
-            let sev = s.labels.get("severity").cloned().unwrap_or_default();
-            intervals(&floats(s), step)
-                .into_iter()
-                .map(move |(a, b)| (name.clone(), sev.clone(), a, b + step))
-        })
-        .collect();
-    let mut incidents = Vec::new();
-    for s in &incidents_raw {
-        let name = s.labels.get("incident").cloned().unwrap_or_default();
-        let expected = Incident::from_name(&name).map_or("minor", Incident::severity);
-        for (start, last) in intervals(&floats(s), step) {
-            let end = last + step;
-            let caught = alerts
-                .iter()
-                .filter(|(_, sev, a, _)| {
-                    sev == expected && *a >= start - step && *a <= end + DETECTION_GRACE
-                })
-                .min_by(|x, y| x.2.total_cmp(&y.2));
-            let over: Vec<String> = alerts
-                .iter()
-                .filter(|(_, sev, a, _)| {
-                    rank(sev) > rank(expected) && *a >= start - step && *a <= end
-                })
-                .map(|(n, sev, ..)| format!("{n} ({sev})"))
-                .collect();
-            incidents.push(IncidentRow {
-                incident: name.clone(),
-                start,
-                end,
-                expected_severity: expected.into(),
-                alert: caught.map(|(n, sev, ..)| format!("{n} ({sev})")),
-                detection_seconds: caught.map(|c| (c.2 - start).max(0.0)),
-                resolve_seconds: caught.filter(|c| c.3 < to).map(|c| (c.3 - end).max(0.0)),
-                over_severity: over,
-            });
-        }
-    }
-    incidents.sort_by(|a, b| a.start.total_cmp(&b.start));
-    let stray_alerts = alerts
-        .iter()
-        .filter(|(_, _, a, _)| {
-            !incidents
-                .iter()
-                .any(|i| *a >= i.start - step && *a <= i.end + DETECTION_GRACE)
-        })
-        .map(|(n, sev, a, b)| StrayAlert {
-            alert: format!("{n} ({sev})"),
-            start: *a,
-            seconds: b - a,
-        })
-        .collect();
+    .into_iter()
+    .map(|p| p.1)
+    .find(|t| *t > from - RATE_WINDOW && *t < to);
+    let serving = to - service_start.map_or(from, |t| t.max(from));
 
     let per_route = by_label(
         &at(format!(
@@ -444,7 +544,8 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
             RouteRow {
                 route: route.clone(),
                 requests: *requests,
-                mean_rate: requests / (to - from),
+                // Time before the service started carries no traffic to average over.
+                mean_rate: requests / serving,
                 peak_rate: rates.iter().copied().fold(0.0, f64::max),
                 median_p99: median(lat.clone()),
                 worst_p99: lat
@@ -490,6 +591,7 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
         from,
         to,
         step,
+        service_start,
         slos,
         incidents,
         stray_alerts,
@@ -504,19 +606,97 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
 mod tests {
     use super::*;
 
+    fn series(labels: &[(&str, &str)], points: &[(f64, f64)]) -> Series {
+        Series {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            points: points
+                .iter()
+                .map(|(t, v)| (*t, Sample::Float(*v)))
+                .collect(),
+        }
+    }
+
     #[test]
-    fn intervals_join_consecutive_steps() {
-        let pts = [
-            (0.0, 1.0),
-            (10.0, 1.0),
-            (20.0, 0.0),
-            (30.0, 1.0),
-            (40.0, 1.0),
-            (70.0, 1.0),
-        ];
+    fn alert_spans_break_at_gaps_and_stay_open_at_the_end() {
+        let a = series(
+            &[
+                ("alertname", "MonlabLoginsFailing"),
+                ("severity", "critical"),
+            ],
+            &[
+                (100.0, 1.0),
+                (101.0, 1.0),
+                (102.0, 1.0),
+                (200.0, 1.0),
+                (201.0, 1.0),
+            ],
+        );
+        let b = series(
+            &[("alertname", "MonlabSlowRequests"), ("severity", "minor")],
+            &[(960.0, 1.0), (961.0, 1.0), (962.0, 1.0)],
+        );
+        let spans = alert_spans(&[a, b], 1000.0);
+        let got: Vec<(f64, Option<f64>)> = spans.iter().map(|s| (s.start, s.end)).collect();
         assert_eq!(
-            intervals(&pts, 10.0),
-            vec![(0.0, 10.0), (30.0, 40.0), (70.0, 70.0)]
+            got,
+            vec![(100.0, Some(103.0)), (200.0, Some(202.0)), (960.0, None)]
+        );
+        assert_eq!(spans[0].labels.get("alertstate"), None);
+    }
+
+    #[test]
+    fn windows_take_the_recorded_start_severity_and_end() {
+        // Two replicas recorded one large feature-drift; a scrape repeats the value.
+        let drift = |inst: &str, t: f64| {
+            series(
+                &[
+                    ("incident", "feature-drift"),
+                    ("severity", "major"),
+                    ("feature", "age"),
+                    ("instance", inst),
+                ],
+                &[(t + 10.0, t), (t + 25.0, t)],
+            )
+        };
+        let auth = series(
+            &[("incident", "auth-down"), ("severity", "critical")],
+            &[(1010.0, 1000.0), (1200.0, 1000.0), (1500.0, 1400.0)],
+        );
+        let ends = series(
+            &[("incident", "auth-down")],
+            &[(1020.0, 1015.0), (1200.0, 1015.0)],
+        );
+        let w = windows(
+            &[drift("a", 500.0), drift("b", 500.2), auth],
+            &[ends],
+            2000.0,
+        );
+        let got: Vec<(&str, &str, f64, f64, bool)> = w
+            .iter()
+            .map(|(w, open)| {
+                (
+                    w.incident.name(),
+                    w.severity.as_str(),
+                    w.start,
+                    w.end,
+                    *open,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("feature-drift", "major", 500.0, 2000.0, true),
+                ("auth-down", "critical", 1000.0, 1015.0, false),
+                ("auth-down", "critical", 1400.0, 2000.0, true),
+            ]
+        );
+        assert_eq!(
+            w[0].0.signals[0].label,
+            Some(("feature", "age".to_string()))
         );
     }
 

@@ -1,4 +1,6 @@
-//! Writes a [`Review`] as `report.md`, `report.html` and the PNG plots they show.
+//! Writes a [`Review`] as `report.md`, `report.html` and the PNG plots they show. Every plot
+//! shades the incidents (red, named at the top) and, on the rate charts, the warm-up after the
+//! service started (grey), when a 5-minute rate covers less than 5 minutes of traffic.
 
 use super::{Error, Line, Review};
 use plotters::prelude::*;
@@ -27,23 +29,40 @@ fn ms(x: Option<f64>) -> String {
     x.map_or("—".into(), |s| format!("{:.0} ms", s * 1000.0))
 }
 
-/// The plots: (file name, title, y-axis label, lines).
-fn plots(r: &Review) -> Vec<(&'static str, &'static str, &'static str, &[Line])> {
+/// Pixels of every chart.
+const SIZE: (u32, u32) = (960, 360);
+
+/// One chart: file name, title, y-axis label, lines.
+struct Plot<'a> {
+    file: &'static str,
+    title: &'static str,
+    y_label: &'static str,
+    lines: &'a [Line],
+}
+
+/// The plots. All of them read windowed rates (5 minutes, or the p99 over 5 minutes).
+fn plots(r: &Review) -> Vec<Plot<'_>> {
+    let plot = |file, title, y_label, lines| Plot {
+        file,
+        title,
+        y_label,
+        lines,
+    };
     vec![
-        (
+        plot(
             "traffic.png",
             "Request rate by route (5m rate)",
             "requests/s",
             &r.traffic,
         ),
-        ("latency-p99.png", "p99 latency by route", "seconds", &r.p99),
-        (
+        plot("latency-p99.png", "p99 latency by route", "seconds", &r.p99),
+        plot(
             "ml-accuracy.png",
             "Model accuracy from feedback (5m)",
             "accuracy",
             &r.ml.accuracy,
         ),
-        (
+        plot(
             "fallback-share.png",
             "Share of predictions from the fallback (5m)",
             "share",
@@ -52,10 +71,27 @@ fn plots(r: &Review) -> Vec<(&'static str, &'static str, &'static str, &[Line])>
     ]
 }
 
-/// Draws one line chart.
-fn draw(path: &Path, title: &str, y_label: &str, lines: &[Line], r: &Review) -> Result<(), String> {
+/// The warm-up after the service started, in minutes since the period's start, if any of it
+/// falls in the period.
+fn warm_up(r: &Review) -> Option<(f64, f64)> {
+    let t = r.service_start?;
+    let (a, b) = (t.max(r.from), (t + super::RATE_WINDOW).min(r.to));
+    (b > a).then(|| ((a - r.from) / 60.0, (b - r.from) / 60.0))
+}
+
+/// Draws one line chart with the incidents and the warm-up shaded.
+fn draw(
+    root: DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    p: &Plot<'_>,
+    r: &Review,
+) -> Result<(), String> {
+    let Plot {
+        title,
+        y_label,
+        lines,
+        ..
+    } = *p;
     crate::recover::plot::ensure_font()?;
-    let root = BitMapBackend::new(path, (960, 360)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let y_max = lines
         .iter()
@@ -71,13 +107,43 @@ fn draw(path: &Path, title: &str, y_label: &str, lines: &[Line], r: &Review) -> 
         .y_label_area_size(70)
         .build_cartesian_2d(x0 / 60.0..x1 / 60.0, 0.0..y_max)
         .map_err(|e| e.to_string())?;
+    // Bold lines at the labelled values only: a fine grid hides the lines that matter.
     chart
         .configure_mesh()
+        .x_labels(8)
+        .y_labels(6)
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.08))
         .x_desc(format!("minutes since {}", rfc3339(r.from)))
         .y_desc(y_label)
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
+    let band =
+        |a: f64, b: f64, color: RGBAColor| Rectangle::new([(a, 0.0), (b, y_max)], color.filled());
+    let minutes = |t: f64| ((t - r.from) / 60.0).clamp(x0 / 60.0, x1 / 60.0);
+    for i in &r.incidents {
+        let (a, b) = (minutes(i.start), minutes(i.end));
+        chart
+            .draw_series([band(a, b, RED.mix(0.12))])
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series([Text::new(
+                i.incident.clone(),
+                (a, y_max),
+                ("sans-serif", 12).into_font().color(&RED.mix(0.8)),
+            )])
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some((a, b)) = warm_up(r) {
+        chart
+            .draw_series([band(a, b, BLACK.mix(0.08))])
+            .map_err(|e| e.to_string())?
+            .label("warming up: 5m rates partial")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.15).filled())
+            });
+    }
     for (i, l) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
@@ -94,7 +160,7 @@ fn draw(path: &Path, title: &str, y_label: &str, lines: &[Line], r: &Review) -> 
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    if !lines.is_empty() {
+    if !lines.is_empty() || warm_up(r).is_some() {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -159,7 +225,11 @@ pub fn markdown(r: &Review) -> String {
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 i.incident,
                 rfc3339(i.start),
-                rfc3339(i.end),
+                if i.ongoing {
+                    "still running".to_string()
+                } else {
+                    rfc3339(i.end)
+                },
                 i.expected_severity,
                 i.alert.as_deref().unwrap_or("**missed**"),
                 secs(i.detection_seconds),
@@ -173,8 +243,12 @@ pub fn markdown(r: &Review) -> String {
         }
         let _ = writeln!(
             m,
-            "\nDetection and resolve times are when Prometheus started and stopped firing the \
-             alert; a page reaches people after Alertmanager's grouping wait on top.\n"
+            "\nAn incident is caught by the first alert of its expected severity that is one of \
+             its signals and starts while it runs or up to {:.0} s after it ends. Start, end \
+             and expected severity are what the service recorded; detection and resolve times \
+             run to when Prometheus started and stopped firing the alert (a page reaches people \
+             after Alertmanager's grouping wait on top).\n",
+            crate::score::GRACE
         );
     }
     if !r.stray_alerts.is_empty() {
@@ -208,9 +282,18 @@ pub fn markdown(r: &Review) -> String {
             ms(x.worst_p99)
         );
     }
+    if let Some(t) = r.service_start {
+        let _ = writeln!(
+            m,
+            "\nThe service started at {}: mean rates count from then, and 5-minute rates (peak \
+             rate, the charts) cover less than 5 minutes of traffic until {} (shaded grey).",
+            rfc3339(t),
+            rfc3339(t + super::RATE_WINDOW)
+        );
+    }
     let _ = writeln!(
         m,
-        "\n![request rate](traffic.png)\n\n![p99 latency](latency-p99.png)\n"
+        "\nIncidents are shaded red on the charts.\n\n![request rate](traffic.png)\n\n![p99 latency](latency-p99.png)\n"
     );
     let _ = writeln!(m, "## ML quality\n");
     let _ = writeln!(
@@ -328,9 +411,10 @@ pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     };
     std::fs::create_dir_all(out).map_err(|e| fail(out, e.to_string()))?;
     let mut written = Vec::new();
-    for (file, title, y, lines) in plots(r) {
-        let path = out.join(file);
-        draw(&path, title, y, lines, r).map_err(|e| fail(&path, e))?;
+    for p in plots(r) {
+        let path = out.join(p.file);
+        let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
+        draw(root, &p, r).map_err(|e| fail(&path, e))?;
         written.push(path);
     }
     let md = markdown(r);
@@ -345,6 +429,81 @@ pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn review() -> Review {
+        let flat = |v: f64| Line {
+            name: "/random".into(),
+            points: (0..=60).map(|m| (f64::from(m) * 60.0, v)).collect(),
+        };
+        Review {
+            store: "http://127.0.0.1:9090".into(),
+            job: "monlab".into(),
+            from: 0.0,
+            to: 3600.0,
+            step: 12.0,
+            service_start: Some(600.0),
+            slos: Vec::new(),
+            incidents: vec![super::super::IncidentRow {
+                incident: "auth-down".into(),
+                start: 1800.0,
+                end: 2400.0,
+                ongoing: false,
+                expected_severity: "critical".into(),
+                alert: None,
+                detection_seconds: None,
+                resolve_seconds: None,
+                over_severity: Vec::new(),
+            }],
+            stray_alerts: Vec::new(),
+            routes: Vec::new(),
+            traffic: vec![flat(10.0)],
+            p99: Vec::new(),
+            ml: super::super::MlQuality {
+                mean_accuracy: None,
+                worst_accuracy: None,
+                mean_fallback_share: None,
+                accuracy: Vec::new(),
+                fallback: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn charts_shade_the_warm_up_and_the_incidents() {
+        let r = review();
+        let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+        let traffic = plots(&r).into_iter().next().unwrap();
+        draw(
+            BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area(),
+            &traffic,
+            &r,
+        )
+        .unwrap();
+        // The plot spans x from 80 px (margin and y labels) to 950 px over 60 minutes.
+        let pixel = |minute: f64| {
+            let x = (80.0 + 870.0 * minute / 60.0) as usize;
+            let at = (200 * SIZE.0 as usize + x) * 3;
+            (buf[at], buf[at + 1], buf[at + 2])
+        };
+        let (r_, g, b) = pixel(12.0);
+        assert!(
+            r_ == g && g == b && r_ < 250,
+            "warm-up at 12 min: {:?}",
+            (r_, g, b)
+        );
+        let (r_, g, b) = pixel(35.0);
+        assert!(
+            r_ > 250 && g < 240 && b < 240,
+            "incident at 35 min: {:?}",
+            (r_, g, b)
+        );
+        assert_eq!(pixel(52.0), (255, 255, 255), "nothing at 52 min");
+        let md = markdown(&r);
+        assert!(
+            md.contains("The service started at 1970-01-01T00:10:00Z"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn html_keeps_tables_images_and_code() {

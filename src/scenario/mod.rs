@@ -11,13 +11,16 @@
 //! # share = 0.01, seconds = 2.0, route = "/random", feature = "age", shift = 1.0
 //! # where the incident takes them
 //! ```
-//! Detection time is from the incident's start to the first firing notification of the
-//! expected severity reaching monlab's webhook; resolve time is from its end to the resolved
-//! notification of that alert.
+//! Each step is scored by the one rule in [`crate::score`], from the notifications monlab's
+//! webhook received: detection time runs from the incident's real start (as the service
+//! recorded it) to the firing notification of the alert that caught it, resolve time from its
+//! end to that alert's resolved notification. An alert that arrives within
+//! [`crate::score::GRACE`] after the end still counts.
 
 pub mod client;
 
 use crate::faults::Incident;
+use crate::score::{AlertSpan, Outcome, Window};
 use crate::service::admin::StartRequest;
 use crate::service::alerts::Notification;
 use client::{AdminClient, ClientError};
@@ -149,26 +152,39 @@ impl Scenario {
     }
 }
 
-/// One row of the scoreboard.
+/// One row of the scoreboard: a step and its [`Outcome`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Row {
     /// Incident name.
     pub incident: String,
     /// Severity it must be caught at.
     pub expected_severity: String,
-    /// The first alert of the expected severity that fired, if any.
+    /// The alert that caught it (see [`crate::score`]), if any.
     pub alert: Option<String>,
     /// Seconds from incident start to its firing notification.
     pub detection_seconds: Option<f64>,
     /// Seconds from incident end to its resolved notification.
     pub resolve_seconds: Option<f64>,
-    /// Alerts of a higher severity that fired during the incident (should be none).
+    /// Alerts of a higher severity that fired in the incident's span (should be none).
     pub over_severity: Vec<String>,
-    /// Every alert that fired during the incident, `name (severity)`.
+    /// Every alert that fired in the incident's span, `name (severity)`.
     pub fired: Vec<String>,
 }
 
 impl Row {
+    /// A row for incident `w` scored as `o`.
+    pub fn new(w: &Window, o: Outcome) -> Self {
+        Self {
+            incident: w.incident.name().into(),
+            expected_severity: w.severity.clone(),
+            alert: o.alert,
+            detection_seconds: o.detection_seconds,
+            resolve_seconds: o.resolve_seconds,
+            over_severity: o.over_severity,
+            fired: o.fired,
+        }
+    }
+
     /// Caught at the expected severity and nothing higher fired.
     pub fn passed(&self) -> bool {
         self.alert.is_some() && self.over_severity.is_empty()
@@ -180,16 +196,6 @@ impl Row {
 pub struct Scoreboard {
     /// One row per step.
     pub rows: Vec<Row>,
-}
-
-/// Orders severities for "louder than": critical > major > minor > anything else.
-pub(crate) fn rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 3,
-        "major" => 2,
-        "minor" => 1,
-        _ => 0,
-    }
 }
 
 impl std::fmt::Display for Scoreboard {
@@ -222,53 +228,42 @@ impl std::fmt::Display for Scoreboard {
     }
 }
 
-/// Scores one step from the notifications received while it ran and after; `expected` is
-/// the severity the service reported when the step started (it may depend on parameters).
-pub fn score(
-    step_incident: Incident,
-    expected: &str,
-    started: f64,
-    ended: f64,
-    notifications: &[Notification],
-) -> Row {
-    let mut row = Row {
-        incident: step_incident.name().into(),
-        expected_severity: expected.into(),
-        alert: None,
-        detection_seconds: None,
-        resolve_seconds: None,
-        over_severity: Vec::new(),
-        fired: Vec::new(),
-    };
-    let mut caught_name = None;
-    for n in notifications.iter().filter(|n| n.received_at >= started) {
+/// The alerts the webhook saw, as spans from each firing notification to the resolved one
+/// (an alert is one label set; repeated firing notifications extend its open span).
+pub fn spans(notifications: &[Notification]) -> Vec<AlertSpan> {
+    let mut out: Vec<AlertSpan> = Vec::new();
+    for n in notifications {
         for a in &n.alerts {
-            let name = a.labels.get("alertname").cloned().unwrap_or_default();
-            let sev = a.labels.get("severity").cloned().unwrap_or_default();
-            if a.status == "firing" && n.received_at <= ended {
-                let tag = format!("{name} ({sev})");
-                if !row.fired.contains(&tag) {
-                    row.fired.push(tag.clone());
-                }
-                if rank(&sev) > rank(expected) && !row.over_severity.contains(&tag) {
-                    row.over_severity.push(tag.clone());
-                }
-                if sev == expected && caught_name.is_none() {
-                    caught_name = Some(name.clone());
-                    row.alert = Some(tag);
-                    row.detection_seconds = Some(n.received_at - started);
-                }
-            }
-            if a.status == "resolved"
-                && caught_name.as_deref() == Some(name.as_str())
-                && n.received_at >= ended
-                && row.resolve_seconds.is_none()
-            {
-                row.resolve_seconds = Some(n.received_at - ended);
+            let open = out
+                .iter_mut()
+                .rev()
+                .find(|s| s.labels == a.labels && s.end.is_none());
+            match (a.status.as_str(), open) {
+                ("firing", None) => out.push(AlertSpan {
+                    name: a.labels.get("alertname").cloned().unwrap_or_default(),
+                    severity: a.labels.get("severity").cloned().unwrap_or_default(),
+                    labels: a.labels.clone(),
+                    start: n.received_at,
+                    end: None,
+                }),
+                ("resolved", Some(s)) => s.end = Some(n.received_at),
+                _ => {}
             }
         }
     }
-    row
+    out
+}
+
+/// Scores played steps from the notifications received since the play began.
+pub fn score(windows: &[Window], notifications: &[Notification]) -> Scoreboard {
+    let outcomes = crate::score::score_all(windows, &spans(notifications), crate::score::GRACE);
+    Scoreboard {
+        rows: windows
+            .iter()
+            .zip(outcomes)
+            .map(|(w, o)| Row::new(w, o))
+            .collect(),
+    }
 }
 
 /// How a play waits for resolution.
@@ -280,6 +275,18 @@ pub struct PlayOptions {
     pub poll: Duration,
 }
 
+impl PlayOptions {
+    /// The default options with `--resolve-wait` applied when given.
+    pub fn with_resolve_wait(raw: Option<&str>) -> Result<Self, String> {
+        let mut opts = Self::default();
+        if let Some(raw) = raw {
+            opts.resolve_wait = crate::config::parse_duration(raw)
+                .map_err(|e| format!("invalid --resolve-wait '{raw}': {e}"))?;
+        }
+        Ok(opts)
+    }
+}
+
 impl Default for PlayOptions {
     fn default() -> Self {
         Self {
@@ -289,7 +296,9 @@ impl Default for PlayOptions {
     }
 }
 
-/// Plays the steps against the service behind `client` and scores them.
+/// Plays the steps against the service behind `client` and scores them. Once the last step
+/// has ended it waits until every caught alert has resolved and the grace for late alerts has
+/// passed (or everything was caught), at most `opts.resolve_wait`.
 pub async fn play(
     client: &AdminClient,
     steps: &[PlannedStep],
@@ -298,7 +307,7 @@ pub async fn play(
     let now = crate::service::alerts::now_seconds;
     let cursor = client.notifications(0).await?.last().map_or(0, |n| n.seq);
     let t0 = tokio::time::Instant::now();
-    let mut spans: Vec<(Incident, String, f64, f64)> = Vec::new();
+    let mut windows: Vec<Window> = Vec::new();
     for step in steps {
         tokio::time::sleep_until(t0 + step.at).await;
         let state = client
@@ -307,12 +316,8 @@ pub async fn play(
             .state;
         let started = state.started_at.unwrap_or_else(now);
         tracing::info!(incident = step.incident.name(), "Scenario step started.");
-        spans.push((
-            step.incident,
-            state.severity.clone(),
-            started,
-            started + step.duration.as_secs_f64(),
-        ));
+        let end = started + step.duration.as_secs_f64();
+        windows.push(Window::from_state(step.incident, &state, end));
     }
     let last_end = steps
         .iter()
@@ -320,24 +325,23 @@ pub async fn play(
         .max()
         .unwrap_or_default();
     let deadline = t0 + last_end + opts.resolve_wait;
+    let graced = t0 + last_end + Duration::from_secs_f64(crate::score::GRACE);
     loop {
-        tokio::time::sleep(opts.poll).await;
         let seen = client.notifications(cursor).await?;
-        let board = Scoreboard {
-            rows: spans
-                .iter()
-                .map(|(i, sev, s, e)| score(*i, sev, *s, *e, &seen))
-                .collect(),
-        };
-        let over = tokio::time::Instant::now() >= t0 + last_end;
-        // Done once every incident ended and every caught alert resolved, or time is up.
-        let settled = board
+        let board = score(&windows, &seen);
+        let t = tokio::time::Instant::now();
+        let resolved = board
             .rows
             .iter()
             .all(|r| r.alert.is_none() || r.resolve_seconds.is_some());
-        if over && (settled || tokio::time::Instant::now() >= deadline) {
+        let all_caught = board.rows.iter().all(|r| r.alert.is_some());
+        // Done once every incident ended, every caught alert resolved and no late alert can
+        // still be credited; or when time is up.
+        let settled = t >= t0 + last_end && resolved && (all_caught || t >= graced);
+        if settled || t >= deadline {
             return Ok(board);
         }
+        tokio::time::sleep(opts.poll).await;
     }
 }
 
@@ -368,20 +372,43 @@ mod tests {
     }
 
     #[test]
-    fn scores_detection_resolution_and_over_paging() {
+    fn notifications_score_with_the_one_rule() {
         let notes = vec![
             note(90.0, "firing", "Early", "critical"),
-            note(160.0, "firing", "MonlabModelFallback", "major"),
+            note(160.0, "firing", "MonlabModelFallbackHigh", "major"),
             note(170.0, "firing", "Louder", "critical"),
-            note(420.0, "resolved", "MonlabModelFallback", "major"),
+            // A repeat of a firing alert is the same span.
+            note(200.0, "firing", "MonlabModelFallbackHigh", "major"),
+            // Six seconds after the end: within the grace.
+            note(406.0, "firing", "MonlabLoginsFailing", "critical"),
+            note(420.0, "resolved", "MonlabModelFallbackHigh", "major"),
         ];
-        let row = score(Incident::ModelDown, "major", 100.0, 400.0, &notes);
-        assert_eq!(row.alert.as_deref(), Some("MonlabModelFallback (major)"));
+        let s = spans(&notes);
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[1].end, Some(420.0));
+        let w = Window {
+            incident: Incident::ModelDown,
+            severity: "major".into(),
+            signals: Incident::ModelDown.signals(&Default::default()),
+            start: 100.0,
+            end: 400.0,
+        };
+        let board = score(std::slice::from_ref(&w), &notes);
+        let row = &board.rows[0];
+        assert_eq!(
+            row.alert.as_deref(),
+            Some("MonlabModelFallbackHigh (major)")
+        );
         assert_eq!(row.detection_seconds, Some(60.0));
         assert_eq!(row.resolve_seconds, Some(20.0));
-        assert_eq!(row.over_severity, vec!["Louder (critical)".to_string()]);
+        assert_eq!(
+            row.over_severity,
+            vec![
+                "Louder (critical)".to_string(),
+                "MonlabLoginsFailing (critical)".to_string()
+            ]
+        );
         assert!(!row.passed());
-        let board = Scoreboard { rows: vec![row] };
         assert!(board.to_string().contains("over-paged: Louder (critical)"));
     }
 

@@ -144,7 +144,8 @@ async fn start_and_supervise(
             &format!("http://{}", plan.services[0].addr),
             Some(cfg.admin_token.clone()),
         );
-        tokio::spawn(async move { play_and_report(client, steps).await })
+        let opts = cfg.play;
+        tokio::spawn(async move { play_and_report(client, steps, opts).await })
     });
     let batch = cfg.batch_every.map(|every| {
         tokio::spawn(batch_schedule(
@@ -235,9 +236,10 @@ fn restart_dead(children: &mut [Child]) -> Result<(), StackError> {
 async fn play_and_report(
     client: crate::scenario::client::AdminClient,
     steps: Vec<crate::scenario::PlannedStep>,
+    opts: crate::scenario::PlayOptions,
 ) {
     tracing::info!(steps = steps.len(), "Playing the scenario.");
-    match crate::scenario::play(&client, &steps, crate::scenario::PlayOptions::default()).await {
+    match crate::scenario::play(&client, &steps, opts).await {
         Ok(board) => {
             println!("\nScenario scoreboard:\n{board}");
             if let Err(e) = client.post_scoreboard(None, &board).await {

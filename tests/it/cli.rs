@@ -31,9 +31,44 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
     let bad_toml = bad_toml.to_str().unwrap();
     let typo = typo.to_str().unwrap();
     let bad_value = bad_value.to_str().unwrap();
+    let scenario = format!(
+        "{}/scenarios/three-incidents.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (vec!["serve", "--listen", "localhost"], vec![], "--listen"),
+        // Every path that plays a scenario takes --resolve-wait, and only with a scenario.
+        (
+            vec!["load", "--duration", "1s", "--resolve-wait", "1m"],
+            vec![],
+            "--resolve-wait needs --scenario",
+        ),
+        (
+            vec!["up", "--resolve-wait", "1m"],
+            vec![],
+            "--resolve-wait needs --scenario",
+        ),
+        (
+            vec!["up", "--scenario", &scenario, "--resolve-wait", "soon"],
+            vec![],
+            "invalid --resolve-wait 'soon'",
+        ),
+        (
+            vec![
+                "load",
+                "--duration",
+                "1s",
+                "--scenario",
+                &scenario,
+                "--token",
+                "t",
+                "--resolve-wait",
+                "soon",
+            ],
+            vec![],
+            "invalid --resolve-wait 'soon'",
+        ),
         (vec!["serve", "--bogus"], vec![], "--bogus"),
         (vec!["nonsense"], vec![], "nonsense"),
         (
@@ -145,7 +180,7 @@ fn an_address_in_use_fails_with_one_line() {
 #[test]
 fn report_refuses_bad_periods_and_missing_stores_in_one_line() {
     let cases: [(&[&str], &str); 4] = [
-        (&["report", "--from", "yesterday"], "--from"),
+        (&["report", "--from", "yesterday"], "such as -2h"),
         (
             &["report", "--from", "-10m", "--to", "-20m"],
             "at least one minute long",

@@ -124,12 +124,11 @@ async fn catch(
         .last()
         .map_or(0, |n| n.seq);
     let state = admin.start(incident.name(), &request).await.unwrap().state;
-    let started = state.started_at.unwrap();
     let expected = state.severity.clone();
     let deadline = Instant::now() + limit;
     loop {
         let seen = admin.notifications(cursor).await.unwrap();
-        let row = scenario::score(incident, &expected, started, f64::MAX, &seen);
+        let row = one_row(incident, &state, f64::MAX, &seen);
         if row.alert.is_some() {
             break;
         }
@@ -157,7 +156,7 @@ async fn catch(
         .await;
     let cleared = stopped_at.elapsed().as_secs_f64();
     let seen = admin.notifications(cursor).await.unwrap();
-    let row = scenario::score(incident, &expected, started, ended, &seen);
+    let row = one_row(incident, &state, ended, &seen);
     drop(stop_load);
     let report = load.await.unwrap();
     assert!(
@@ -186,6 +185,17 @@ async fn catch(
         cleared,
         seen,
     }
+}
+
+/// Scores one incident, started as `state` and ended at `end`, from the notifications seen.
+fn one_row(
+    incident: Incident,
+    state: &monlab::faults::IncidentState,
+    end: f64,
+    seen: &[monlab::service::alerts::Notification],
+) -> scenario::Row {
+    let w = monlab::score::Window::from_state(incident, state, end);
+    scenario::score(&[w], seen).rows.remove(0)
 }
 
 /// The caught alert is `alert` at the expected severity, nothing louder fired, and normal
