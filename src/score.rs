@@ -105,6 +105,22 @@ impl Outcome {
     }
 }
 
+/// Moves windows and alert spans from wall-clock seconds into system seconds for a system
+/// running at time warp `k`: every instant `t` becomes `t * k`, so every difference (a
+/// detection time, a resolve time) is K times longer and [`GRACE`], a system time, applies
+/// unchanged. At `k = 1` nothing moves.
+pub fn in_system_time(k: u32, windows: &mut [Window], alerts: &mut [AlertSpan]) {
+    let k = f64::from(k);
+    for w in windows {
+        w.start *= k;
+        w.end *= k;
+    }
+    for a in alerts {
+        a.start *= k;
+        a.end = a.end.map(|e| e * k);
+    }
+}
+
 /// Orders severities for "louder than": critical > major > minor > anything else.
 pub fn rank(severity: &str) -> u8 {
     match severity {

@@ -78,6 +78,7 @@ impl Lab {
         let stored = StoredScoreboard {
             passed: post.rows.iter().all(Row::passed),
             scenario: post.scenario,
+            speed: post.speed,
             received_at: crate::service::alerts::now_seconds(),
             rows: post.rows,
         };
@@ -93,6 +94,9 @@ pub struct ScoreboardPost {
     /// The scenario played (its file or title).
     #[serde(default)]
     pub scenario: Option<String>,
+    /// The time warp K the scenario was played at (1 when absent).
+    #[serde(default = "one")]
+    pub speed: u32,
     /// One row per incident of the scenario.
     pub rows: Vec<Row>,
 }
@@ -103,6 +107,12 @@ impl ScoreboardPost {
             field: field.into(),
             message,
         };
+        if !crate::warp::SPEEDS.contains(&self.speed) {
+            return Err(bad(
+                "speed",
+                format!("speed must be from 1 to 60, got {}", self.speed),
+            ));
+        }
         if self.rows.len() > MAX_SCOREBOARD_ROWS {
             return Err(bad(
                 "rows",
@@ -153,8 +163,15 @@ pub struct StoredScoreboard {
     pub received_at: f64,
     /// Whether every incident was caught at its severity.
     pub passed: bool,
+    /// The time warp K of the play; the rows' times are system seconds.
+    #[serde(default = "one")]
+    pub speed: u32,
     /// The rows.
     pub rows: Vec<Row>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Answer of `GET /lab/api/scoreboard`.

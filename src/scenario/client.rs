@@ -120,6 +120,14 @@ impl AdminClient {
         Ok(list.incidents)
     }
 
+    /// The service's time warp K (from its public incident list; 1 for a service that
+    /// predates the warp).
+    pub async fn speed(&self) -> Result<u32, ClientError> {
+        let url = format!("{}/incidents", self.base);
+        let list: IncidentList = self.send(self.http.get(&url), &url).await?;
+        Ok(list.speed.max(1))
+    }
+
     /// Starts an incident.
     pub async fn start(
         &self,
@@ -145,6 +153,7 @@ impl AdminClient {
         let url = format!("{}/admin/scoreboard", self.base);
         let body = crate::lab::ScoreboardPost {
             scenario: scenario.map(str::to_string),
+            speed: board.speed.max(1),
             rows: board.rows.clone(),
         };
         self.send(self.http.post(&url).json(&body), &url).await

@@ -196,11 +196,25 @@ impl Row {
 pub struct Scoreboard {
     /// One row per step.
     pub rows: Vec<Row>,
+    /// The time warp K the system ran at; the rows' times are system seconds.
+    #[serde(default = "one")]
+    pub speed: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl std::fmt::Display for Scoreboard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.0} s"));
+        if self.speed > 1 {
+            writeln!(
+                f,
+                "time warp {k}× — 1 wall second is {k} system seconds; times below are system seconds",
+                k = self.speed
+            )?;
+        }
         writeln!(
             f,
             "{:<16} {:<9} {:<34} {:>9} {:>9}  verdict",
@@ -254,10 +268,15 @@ pub fn spans(notifications: &[Notification]) -> Vec<AlertSpan> {
     out
 }
 
-/// Scores played steps from the notifications received since the play began.
-pub fn score(windows: &[Window], notifications: &[Notification]) -> Scoreboard {
-    let outcomes = crate::score::score_all(windows, &spans(notifications), crate::score::GRACE);
+/// Scores played steps from the notifications received since the play began, on a system
+/// running at time warp `speed` (times in the rows are system seconds).
+pub fn score(windows: &[Window], notifications: &[Notification], speed: u32) -> Scoreboard {
+    let mut system = windows.to_vec();
+    let mut alerts = spans(notifications);
+    crate::score::in_system_time(speed, &mut system, &mut alerts);
+    let outcomes = crate::score::score_all(&system, &alerts, crate::score::GRACE);
     Scoreboard {
+        speed,
         rows: windows
             .iter()
             .zip(outcomes)
@@ -305,18 +324,22 @@ pub async fn play(
     opts: PlayOptions,
 ) -> Result<Scoreboard, ClientError> {
     let now = crate::service::alerts::now_seconds;
+    // The service says its time warp: a scenario's times are system times, K times shorter
+    // on the wall clock, and the scoreboard speaks system seconds.
+    let speed = client.speed().await?;
+    let wall = |d: Duration| d / speed;
     let cursor = client.notifications(0).await?.last().map_or(0, |n| n.seq);
     let t0 = tokio::time::Instant::now();
     let mut windows: Vec<Window> = Vec::new();
     for step in steps {
-        tokio::time::sleep_until(t0 + step.at).await;
+        tokio::time::sleep_until(t0 + wall(step.at)).await;
         let state = client
             .start(step.incident.name(), &step.request)
             .await?
             .state;
         let started = state.started_at.unwrap_or_else(now);
         tracing::info!(incident = step.incident.name(), "Scenario step started.");
-        let end = started + step.duration.as_secs_f64();
+        let end = started + wall(step.duration).as_secs_f64();
         windows.push(Window::from_state(step.incident, &state, end));
     }
     let last_end = steps
@@ -324,11 +347,12 @@ pub async fn play(
         .map(|s| s.at + s.duration)
         .max()
         .unwrap_or_default();
-    let deadline = t0 + last_end + opts.resolve_wait;
-    let graced = t0 + last_end + Duration::from_secs_f64(crate::score::GRACE);
+    let deadline = t0 + wall(last_end + opts.resolve_wait);
+    let graced = t0 + wall(last_end + Duration::from_secs_f64(crate::score::GRACE));
+    let last_end = wall(last_end);
     loop {
         let seen = client.notifications(cursor).await?;
-        let board = score(&windows, &seen);
+        let board = score(&windows, &seen, speed);
         let t = tokio::time::Instant::now();
         let resolved = board
             .rows
@@ -393,7 +417,7 @@ mod tests {
             start: 100.0,
             end: 400.0,
         };
-        let board = score(std::slice::from_ref(&w), &notes);
+        let board = score(std::slice::from_ref(&w), &notes, 1);
         let row = &board.rows[0];
         assert_eq!(
             row.alert.as_deref(),

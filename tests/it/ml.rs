@@ -166,6 +166,7 @@ async fn catch(
     );
     let board = Scoreboard {
         rows: vec![row.clone()],
+        speed: 1,
     };
     save(&format!("ml-{}-{expected}", incident.name()), &board);
     println!(
@@ -195,7 +196,7 @@ fn one_row(
     seen: &[monlab::service::alerts::Notification],
 ) -> scenario::Row {
     let w = monlab::score::Window::from_state(incident, state, end);
-    scenario::score(&[w], seen).rows.remove(0)
+    scenario::score(&[w], seen, 1).rows.remove(0)
 }
 
 /// The caught alert is `alert` at the expected severity, nothing louder fired, and normal
