@@ -1,9 +1,10 @@
 //! The model's incidents, each caught at its severity through the real Prometheus and
 //! Alertmanager while the real load generator plays the world (drifting applicants, a
 //! feature upstream stops sending, a recession's outcomes as late feedback), and nothing
-//! fires during the normal traffic before it. Each test runs its own stack with the shipped
-//! rules at 1 s intervals, stops the incident once it is caught, checks that the alert then
-//! clears, and writes its scoreboard to target/scoreboards/.
+//! fires during the normal traffic before it. Each test runs its own stack at the incident
+//! tests' time warp (the shipped rules scaled by the warp's transform), stops the incident
+//! once it is caught, checks that the alert then clears, and writes its scoreboard (system
+//! seconds) to target/scoreboards/. Durations below are system time.
 //!
 //! Also `/feedback` and the new bad-input cases over real HTTP.
 
@@ -83,7 +84,7 @@ async fn warm_up(stack: &Stack, warmup: Duration) -> Reading {
             .query(r#"ALERTS{alertstate=~"pending|firing", alertname!="Watchdog"}"#)
             .await;
         assert!(alerts.is_empty(), "alerts on normal traffic: {alerts:?}");
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     read(stack).await
 }
@@ -94,7 +95,7 @@ struct Caught {
     baseline: Reading,
     /// What the monitoring read 30 s after the alert reached the webhook.
     during: Reading,
-    /// Seconds from stopping the incident until its alert no longer fired in Prometheus.
+    /// System seconds from stopping the incident until its alert no longer fired in Prometheus.
     cleared: f64,
     /// The notifications received from the start of the incident on.
     seen: Vec<monlab::service::alerts::Notification>,
@@ -113,9 +114,10 @@ async fn catch(
     warmup: Duration,
     limit: Duration,
 ) -> Caught {
-    let stack = Stack::start(&[]);
+    let stack = Stack::warped(crate::incidents::SPEED, &[]);
+    let k = stack.speed.get();
     let (stop_load, load) = start_load(&stack, seed);
-    let baseline = warm_up(&stack, warmup).await;
+    let baseline = warm_up(&stack, warmup / k).await;
     let admin = stack.admin();
     let cursor = admin
         .notifications(0)
@@ -125,10 +127,10 @@ async fn catch(
         .map_or(0, |n| n.seq);
     let state = admin.start(incident.name(), &request).await.unwrap().state;
     let expected = state.severity.clone();
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + limit / k;
     loop {
         let seen = admin.notifications(cursor).await.unwrap();
-        let row = one_row(incident, &state, f64::MAX, &seen);
+        let row = one_row(incident, &state, f64::MAX, &seen, k);
         if row.alert.is_some() {
             break;
         }
@@ -138,9 +140,9 @@ async fn catch(
             incident.name(),
             row.fired
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(30) / k).await;
     let during = read(&stack).await;
     admin.stop(incident.name()).await.unwrap();
     let ended = now_seconds();
@@ -150,13 +152,13 @@ async fn catch(
         .wait_until(
             &format!("{alert} clears after {} stops", incident.name()),
             &firing,
-            Duration::from_secs(360),
+            Duration::from_secs(360) / k + Duration::from_secs(10),
             |r| r.is_empty(),
         )
         .await;
-    let cleared = stopped_at.elapsed().as_secs_f64();
+    let cleared = stopped_at.elapsed().as_secs_f64() * f64::from(k);
     let seen = admin.notifications(cursor).await.unwrap();
-    let row = one_row(incident, &state, ended, &seen);
+    let row = one_row(incident, &state, ended, &seen, k);
     drop(stop_load);
     let report = load.await.unwrap();
     assert!(
@@ -166,7 +168,7 @@ async fn catch(
     );
     let board = Scoreboard {
         rows: vec![row.clone()],
-        speed: 1,
+        speed: k,
     };
     save(&format!("ml-{}-{expected}", incident.name()), &board);
     println!(
@@ -188,15 +190,17 @@ async fn catch(
     }
 }
 
-/// Scores one incident, started as `state` and ended at `end`, from the notifications seen.
+/// Scores one incident, started as `state` and ended at `end`, from the notifications seen
+/// on a system at time warp `k`.
 fn one_row(
     incident: Incident,
     state: &monlab::faults::IncidentState,
     end: f64,
     seen: &[monlab::service::alerts::Notification],
+    k: u32,
 ) -> scenario::Row {
     let w = monlab::score::Window::from_state(incident, state, end);
-    scenario::score(&[w], seen, 1).rows.remove(0)
+    scenario::score(&[w], seen, k).rows.remove(0)
 }
 
 /// The caught alert is `alert` at the expected severity, nothing louder fired, and normal
