@@ -40,10 +40,10 @@ pub enum Command {
 #[derive(Debug, Args, Default, Clone)]
 pub struct TrainArgs {
     /// Seed of the training rows [default: 7, the shipped model's]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<String>,
     /// Training rows, from 1000 to 10000000 [default: 20000]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rows: Option<String>,
     /// Folder for credit-risk.json and credit-risk.reference.json [default: models]
     #[arg(long, value_name = "DIR")]
@@ -66,7 +66,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Seed for the random draws, for a reproducible run [env: MONLAB_SEED]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<String>,
     /// Distribution of the value, e.g. "normal(mean=100, std_dev=15)" [env: MONLAB_VALUE]
     #[arg(long, value_name = "DIST")]
@@ -78,7 +78,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION")]
     pub max_delay: Option<String>,
     /// Requests served at once before new ones get 503 [default: 1024] [env: MONLAB_CONCURRENCY_LIMIT]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub concurrency_limit: Option<String>,
     /// Time in-flight requests get to finish after SIGTERM [default: 10s] [env: MONLAB_SHUTDOWN_GRACE]
     #[arg(long, value_name = "DURATION")]
@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Alertmanager whose alerts the lab page lists, read-only [default: none] [env: MONLAB_ALERTMANAGER_URL]
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
+    /// Other replicas (comma-separated base URLs) that incidents started here reach too [default: none] [env: MONLAB_PEERS]
+    #[arg(long, value_name = "URL,...")]
+    pub peers: Option<String>,
 }
 
 /// Flags of `monlab up`.
@@ -116,31 +119,34 @@ pub struct UpArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Port of the service [default: 8080]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub port: Option<String>,
     /// Port of Prometheus [default: 9090]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub prometheus_port: Option<String>,
     /// Port of Alertmanager [default: 9093]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub alertmanager_port: Option<String>,
     /// Scrape and rule-evaluation interval [default: as in deploy/prometheus/prometheus.yml]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
     /// Background load in requests/s, split over the replicas; 0 for none [default: 20]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub load_rate: Option<String>,
     /// Service instances, each on its own port from --port on [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub replicas: Option<String>,
     /// Two Prometheus replicas, an Alertmanager cluster of three, VictoriaMetrics
     #[arg(long)]
     pub ha: bool,
+    /// Start clean: remove the series, alert state and notification log an earlier run left in the data folder
+    #[arg(long)]
+    pub fresh: bool,
     /// Port of VictoriaMetrics with --ha [default: 8428]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub vm_port: Option<String>,
     /// Port of the Pushgateway [default: 9091]
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub pushgateway_port: Option<String>,
     /// How often the batch job runs (pushing to the Pushgateway); 0s for never [default: 10m]
     #[arg(long, value_name = "DURATION")]
@@ -186,10 +192,10 @@ pub enum IncidentAction {
         #[arg(long = "for", value_name = "DURATION")]
         duration: Option<String>,
         /// Share of users, requests or the limit, in (0, 1]
-        #[arg(long, value_name = "SHARE")]
+        #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
         share: Option<f64>,
         /// Extra delay in seconds
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
         seconds: Option<f64>,
         /// Route template affected, e.g. /random
         #[arg(long, value_name = "ROUTE")]
@@ -224,7 +230,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Requests per second the schedule aims at [default: 100] [env: MONLAB_LOAD_RATE]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// How arrivals are spaced: constant or poisson [default: poisson] [env: MONLAB_LOAD_ARRIVALS]
     #[arg(long, value_name = "KIND")]
@@ -233,28 +239,28 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Stop after this many requests, at most 1e9 [env: MONLAB_LOAD_REQUESTS]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub requests: Option<String>,
     /// Route weights [default: random=70,login=20,predict=10] [env: MONLAB_LOAD_MIX]
     #[arg(long, value_name = "ROUTE=WEIGHT,...")]
     pub mix: Option<String>,
     /// Distinct users u0..u{N-1} [default: 1000] [env: MONLAB_LOAD_USERS]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub users: Option<String>,
     /// Share of logins sent with a wrong token, from 0 to 1 [default: 0.02] [env: MONLAB_LOAD_BAD_LOGIN_SHARE]
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub bad_login_share: Option<String>,
     /// Most requests in flight at once [default: 1024] [env: MONLAB_LOAD_CONCURRENCY]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
     /// Longest wait for one response, from the actual send [default: 10s] [env: MONLAB_LOAD_TIMEOUT]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Seed for arrivals, routes, users and features, for a reproducible run [env: MONLAB_LOAD_SEED]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<String>,
     /// Share of predictions whose true outcome is sent to /feedback later, 0 to 1 [default: 0.5] [env: MONLAB_LOAD_FEEDBACK_SHARE]
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub feedback_share: Option<String>,
     /// Mean delay before an outcome is sent (exponential, cut at 10 means), at most 6m [default: 5s] [env: MONLAB_LOAD_FEEDBACK_DELAY]
     #[arg(long, value_name = "DURATION")]
@@ -310,7 +316,7 @@ pub struct RecoverArgs {
     #[arg(long, value_name = "DIST")]
     pub truth_delay: Option<String>,
     /// Fewest observations to answer with [default: 100]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub min_samples: Option<String>,
     /// Print the report as JSON
     #[arg(long)]
@@ -333,7 +339,7 @@ pub struct BatchArgs {
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
     /// Rows to process [default: 200000]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub rows: Option<String>,
     /// How often the job is meant to run, pushed for the staleness alert [default: 10m]
     #[arg(long, value_name = "DURATION")]
@@ -342,7 +348,7 @@ pub struct BatchArgs {
     #[arg(long)]
     pub fail: bool,
     /// Seed of the drawn rows [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<String>,
     /// Print the outcome as JSON
     #[arg(long)]

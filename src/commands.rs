@@ -79,8 +79,11 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     let layers = Layers::from_process(None)?;
     let (url, token) = layers.client_target(args.url.as_deref(), args.token.as_deref())?;
     let client = crate::scenario::client::AdminClient::new(&url, token);
+    // The caller's mistakes (a wrong token or name, nothing listening at --url) exit 2.
     let refused = |e: ClientError| match e {
-        ClientError::Refused { .. } => CliError::Usage(e.to_string()),
+        ClientError::Refused { .. } | ClientError::Unreachable { .. } => {
+            CliError::Usage(e.to_string())
+        }
         other => CliError::Failed(other.into()),
     };
     runtime()?.block_on(async {
@@ -90,7 +93,7 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 if args.json {
                     println!(
                         "{}",
-                        serde_json::to_string_pretty(&states).unwrap_or_default()
+                        to_json(&states)?
                     );
                 } else {
                     println!(
@@ -129,25 +132,39 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                     feature: feature.clone(),
                     shift: *shift,
                 };
-                let s = client.start(name, &req).await.map_err(refused)?;
+                let change = client.start(name, &req).await.map_err(refused)?;
+                let s = &change.state;
                 if args.json {
-                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                    println!("{}", to_json(&change)?);
                 } else {
                     println!(
-                        "{} started for {:.0} s ({}; expected severity {})",
+                        "{} started for {:.0} s{} ({}; expected severity {})",
                         s.name,
                         s.remaining_seconds.unwrap_or(0.0),
+                        reach_text(change.replicas.as_ref()),
                         s.description,
                         s.severity
                     );
                 }
+                partly_applied(change.replicas.as_ref())?;
             }
             IncidentAction::Stop { name } => {
-                let s = client.stop(name).await.map_err(refused)?;
+                let change = client.stop(name).await.map_err(refused)?;
                 if args.json {
-                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-                } else {
-                    println!("{} stopped", s.name);
+                    println!("{}", to_json(&change)?);
+                } else if change.was_active {
+                    println!(
+                        "{} stopped{}",
+                        change.state.name,
+                        reach_text(change.replicas.as_ref())
+                    );
+                }
+                partly_applied(change.replicas.as_ref())?;
+                if !change.was_active {
+                    return Err(CliError::Usage(format!(
+                        "{} was not in progress: nothing to stop (`monlab incident list` shows what is)",
+                        change.state.name
+                    )));
                 }
             }
             IncidentAction::Play { file, resolve_wait } => {
@@ -169,7 +186,7 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 if args.json {
                     println!(
                         "{}",
-                        serde_json::to_string_pretty(&board).unwrap_or_default()
+                        to_json(&board)?
                     );
                 } else {
                     print!("{board}");
@@ -185,6 +202,34 @@ fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     })
 }
 
+/// Pretty JSON for `--json`; an encoding failure is reported, never printed as an empty line.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot encode the answer as JSON: {e}")))
+}
+
+/// " on 3 of 3 replicas", when the service has peers.
+fn reach_text(reach: Option<&crate::service::peers::Reach>) -> String {
+    reach.map_or_else(String::new, |r| {
+        format!(" on {} of {} replicas", r.applied, r.of)
+    })
+}
+
+/// Fails when the change did not reach every replica, naming those it missed.
+fn partly_applied(reach: Option<&crate::service::peers::Reach>) -> Result<(), CliError> {
+    match reach {
+        Some(r) if !r.failed.is_empty() => Err(CliError::Failed(anyhow::anyhow!(
+            "not every replica took the change: {}",
+            r.failed
+                .iter()
+                .map(|f| format!("{} ({})", f.url, f.error))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn train(args: &crate::cli::TrainArgs) -> Result<(), CliError> {
     let cfg = crate::config::TrainConfig::load(args)?;
     let trained = crate::ml::train::train(cfg.seed, cfg.rows, &cfg.trained_at)
@@ -192,7 +237,7 @@ fn train(args: &crate::cli::TrainArgs) -> Result<(), CliError> {
     crate::ml::train::write(&cfg.out, &trained).map_err(|e| CliError::Failed(e.into()))?;
     let e = &trained.evaluation;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(e).unwrap_or_default());
+        println!("{}", to_json(e)?);
     } else {
         println!(
             "trained {} on {} rows (seed {}); wrote {} and {}",
@@ -304,7 +349,7 @@ fn batch(args: &crate::cli::BatchArgs) -> Result<(), CliError> {
         match crate::batch::run(&cfg).await {
             Ok(out) => {
                 if args.json {
-                    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                    println!("{}", to_json(&out)?);
                 } else {
                     println!(
                         "{}: {} rows in {:.2} s, pushed to {}",

@@ -42,6 +42,9 @@ pub struct ServeConfig {
     pub random: RandomConfig,
     /// Bearer token of the admin API; `None` turns the admin API off.
     pub admin_token: Option<String>,
+    /// Base URLs of the other replicas of this system: an incident started or stopped through
+    /// this one's admin API is started or stopped on them too.
+    pub peers: Vec<String>,
     /// The prediction path.
     pub model: ModelConfig,
     /// The lab page's upstreams.
@@ -95,6 +98,7 @@ impl Default for ServeConfig {
                 max_delay: Duration::from_secs(30),
             },
             admin_token: None,
+            peers: Vec::new(),
             model: ModelConfig {
                 timeout: Duration::from_millis(50),
                 latency: DEFAULT_MODEL_LATENCY
@@ -185,9 +189,15 @@ const ALERTMANAGER_URL: Setting = Setting {
     env: "MONLAB_ALERTMANAGER_URL",
     flag: "--alertmanager-url",
 };
+const PEERS: Setting = Setting {
+    key: "admin.peers",
+    env: "MONLAB_PEERS",
+    flag: "--peers",
+};
 
 /// Every key a serve config file may hold.
-const SERVE_KEYS: [&Setting; 14] = [
+const SERVE_KEYS: [&Setting; 15] = [
+    &PEERS,
     &PROMETHEUS_URL,
     &ALERTMANAGER_URL,
     &ADMIN_TOKEN,
@@ -499,8 +509,16 @@ impl ServeConfig {
             None,
             |r| parse_http_base(r, "http://127.0.0.1:9093").map(Some),
         )?;
+        let peers = layers.get(&PEERS, args.peers.as_deref(), Vec::new(), |r| {
+            r.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| parse_http_base(p, "http://127.0.0.1:8081"))
+                .collect()
+        })?;
         Ok(Self {
             admin_token,
+            peers,
             model: ModelConfig {
                 timeout,
                 latency: model_latency,
@@ -549,6 +567,8 @@ pub struct UpConfig {
     pub replicas: usize,
     /// Two Prometheus replicas, an Alertmanager cluster and VictoriaMetrics.
     pub ha: bool,
+    /// Remove what an earlier run left in the data folder before starting.
+    pub fresh: bool,
     /// VictoriaMetrics port (with `ha`).
     pub vm_port: u16,
     /// Pushgateway port.
@@ -651,6 +671,7 @@ impl UpConfig {
                 },
             },
             ha: args.ha,
+            fresh: args.fresh,
             vm_port: port("--vm-port", &args.vm_port, 8428)?,
             pushgateway_port: port("--pushgateway-port", &args.pushgateway_port, 9091)?,
             scenario: match &args.scenario {

@@ -12,6 +12,7 @@
 //! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
+//! - [`warp`]: the time warp's transform of the monitoring files (every duration / K).
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
 // One audited exception: stack::process sets the parent-death signal in a forked child.
@@ -35,3 +36,4 @@ pub mod service;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;
+pub mod warp;

@@ -16,12 +16,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One readable line; clap's usage block follows only with --help.
-            let text = e.render().to_string();
-            eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: bad command line")
-            );
+            // clap's whole message: what was wrong, the usage and its tips (a similar flag, the
+            // missing argument's name, the list of commands); still exit status 2.
+            let _ = e.print();
             return ExitCode::from(2);
         }
     };

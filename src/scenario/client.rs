@@ -2,7 +2,7 @@
 //! `up` and the tests.
 
 use crate::faults::IncidentState;
-use crate::service::admin::{IncidentList, StartRequest};
+use crate::service::admin::{IncidentChange, IncidentList, StartRequest};
 use crate::service::alerts::Notification;
 use std::time::Duration;
 
@@ -10,7 +10,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The service did not answer.
-    #[error("cannot reach monlab at {url}: {reason}")]
+    #[error(
+        "cannot reach monlab at {url}: {reason} (is it running? --url or MONLAB_URL says where)"
+    )]
     Unreachable {
         /// The URL tried.
         url: String,
@@ -84,7 +86,7 @@ impl AdminClient {
         };
         let resp = req.send().await.map_err(|e| ClientError::Unreachable {
             url: url.into(),
-            reason: error_chain(&e),
+            reason: crate::service::peers::innermost(&e),
         })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
@@ -123,13 +125,13 @@ impl AdminClient {
         &self,
         name: &str,
         req: &StartRequest,
-    ) -> Result<IncidentState, ClientError> {
+    ) -> Result<IncidentChange, ClientError> {
         let url = format!("{}/admin/incidents/{name}", self.base);
         self.send(self.http.post(&url).json(req), &url).await
     }
 
     /// Stops an incident.
-    pub async fn stop(&self, name: &str) -> Result<IncidentState, ClientError> {
+    pub async fn stop(&self, name: &str) -> Result<IncidentChange, ClientError> {
         let url = format!("{}/admin/incidents/{name}", self.base);
         self.send(self.http.delete(&url), &url).await
     }

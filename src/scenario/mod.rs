@@ -301,7 +301,10 @@ pub async fn play(
     let mut spans: Vec<(Incident, String, f64, f64)> = Vec::new();
     for step in steps {
         tokio::time::sleep_until(t0 + step.at).await;
-        let state = client.start(step.incident.name(), &step.request).await?;
+        let state = client
+            .start(step.incident.name(), &step.request)
+            .await?
+            .state;
         let started = state.started_at.unwrap_or_else(now);
         tracing::info!(incident = step.incident.name(), "Scenario step started.");
         spans.push((

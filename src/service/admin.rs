@@ -3,11 +3,12 @@
 //! service started without one cannot be broken remotely.
 
 use super::error::ApiError;
+use super::peers::{Reach, FORWARDED};
 use super::AppState;
 use crate::config::parse_duration;
 use crate::faults::{Incident, IncidentState, Params, DEFAULT_DURATION, MAX_DURATION};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,20 @@ pub struct StartRequest {
     pub shift: Option<f64>,
 }
 
+/// Answer of a start or stop: the incident's state here, and how many replicas the change
+/// reached (absent when the service has no peers, or the call was passed on by a peer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncidentChange {
+    /// The state on this replica.
+    #[serde(flatten)]
+    pub state: IncidentState,
+    /// Whether it was in progress before this call (for a stop: whether anything was stopped).
+    pub was_active: bool,
+    /// Where the change took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Reach>,
+}
+
 /// Answer of the list endpoint.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IncidentList {
@@ -42,6 +57,22 @@ pub struct IncidentList {
 /// Compares in time independent of where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Passes an authorized incident change on to the peers, unless it came from one.
+async fn pass_on(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: Method,
+    name: &str,
+    body: Vec<u8>,
+) -> Option<Reach> {
+    let token = state.admin_token.as_deref()?;
+    if headers.contains_key(FORWARDED) || state.peers.is_empty() {
+        return None;
+    }
+    let path = format!("{}/{name}", super::routes::ADMIN_INCIDENTS);
+    Some(state.peers.pass_on(method, &path, token, body).await)
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -104,7 +135,7 @@ pub async fn start(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<IncidentState>, ApiError> {
+) -> Result<Json<IncidentChange>, ApiError> {
     authorize(&state, &headers)?;
     let incident = incident(&name)?;
     // The body is optional: an empty one starts the incident with its defaults.
@@ -143,7 +174,15 @@ pub async fn start(
         field: e.field.into(),
         message: e.message,
     })?;
-    Ok(Json(state.faults.start(incident, params, duration)))
+    let was_active = state.faults.state(incident).active;
+    let started = state.faults.start(incident, params, duration);
+    // Validated here first, so a peer gets only a change this replica accepted.
+    let replicas = pass_on(&state, &headers, Method::POST, &name, body.to_vec()).await;
+    Ok(Json(IncidentChange {
+        state: started,
+        was_active,
+        replicas,
+    }))
 }
 
 /// `DELETE /admin/incidents/{name}`.
@@ -151,11 +190,16 @@ pub async fn stop(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<IncidentState>, ApiError> {
+) -> Result<Json<IncidentChange>, ApiError> {
     authorize(&state, &headers)?;
     let incident = incident(&name)?;
-    state.faults.stop(incident);
-    Ok(Json(state.faults.state(incident)))
+    let was_active = state.faults.stop(incident);
+    let replicas = pass_on(&state, &headers, Method::DELETE, &name, Vec::new()).await;
+    Ok(Json(IncidentChange {
+        state: state.faults.state(incident),
+        was_active,
+        replicas,
+    }))
 }
 
 /// Reads a JSON body the way `start` does: 400 for malformed JSON, 422 naming the field.

@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod health;
 pub mod inject;
 pub mod login;
+pub mod peers;
 pub mod predict;
 pub mod random;
 pub mod shed;
@@ -147,6 +148,8 @@ pub struct SharedState {
     pub alert_log: Arc<alerts::AlertLog>,
     /// Admin API token; `None` turns the admin API off.
     pub admin_token: Option<Arc<str>>,
+    /// The other replicas, which incident changes are passed on to.
+    pub peers: Arc<peers::Peers>,
     /// The lab page's upstreams and last scoreboard.
     pub lab: Arc<crate::lab::Lab>,
 }
@@ -177,6 +180,7 @@ impl AppState {
             )),
             alert_log: Arc::default(),
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
+            peers: Arc::new(peers::Peers::new(&cfg.peers)),
             lab: Arc::new(crate::lab::Lab::new(&cfg.lab)),
             limiter: Arc::new(shed::Limiter::new(
                 cfg.concurrency_limit,

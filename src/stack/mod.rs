@@ -9,6 +9,7 @@
 //! A child that dies is restarted (a few times, with back-off), as a service manager would.
 
 pub mod config;
+pub mod lock;
 pub mod plan;
 pub mod process;
 pub mod tools;
@@ -35,6 +36,23 @@ pub enum StackError {
     /// A child failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
+    /// Two parts of the plan were given the same port.
+    #[error("port {port} is asked for by both {other} ({other_flag}) and {what} ({flag}): move one of them")]
+    PortClash {
+        /// The port.
+        port: u16,
+        /// The later part.
+        what: String,
+        /// Its flag.
+        flag: &'static str,
+        /// The part that has it.
+        other: String,
+        /// That part's flag.
+        other_flag: &'static str,
+    },
+    /// The data folder is in use by another `up`.
+    #[error(transparent)]
+    Locked(#[from] lock::LockError),
     /// A port is taken.
     #[error("port {port} for {what} is in use on 127.0.0.1: stop what uses it or pass {flag}")]
     PortInUse {
@@ -82,7 +100,11 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, StackError> {
 
 /// Runs the stack until `shutdown` resolves; returns after every child has stopped.
 pub async fn run(cfg: &UpConfig, shutdown: impl Future<Output = ()>) -> Result<(), StackError> {
+    // Locked before anything in the folder is written, and held until every child stopped.
+    let _lock = lock::acquire(&cfg.data_dir)?;
     let plan = plan::plan(cfg)?;
+    start_clean_or_say_reused(cfg, &plan)?;
+    prepare(&plan.data, &plan.folders)?;
     for (path, text) in &plan.files {
         write(path.clone(), text)?;
     }
@@ -105,16 +127,11 @@ async fn start_and_supervise(
     children: &mut Vec<Child>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StackError> {
-    for spec in &plan.specs {
-        children.push(Child::spawn(spec)?);
-    }
-    for child in children.iter_mut() {
-        child.wait_ready(Duration::from_secs(60)).await?;
-        // Replicas join Prometheus's file_sd list as they become ready.
-        if let Some(i) = plan.services.iter().position(|s| s.name == child.name) {
-            let ready: Vec<String> = plan.services[..=i].iter().map(|s| s.addr.clone()).collect();
-            write(plan.file_sd.clone(), &config::file_sd(&ready))?;
-        }
+    tokio::pin!(shutdown);
+    // Ctrl-C during start-up stops what has started at once, rather than after the waits.
+    tokio::select! {
+        started = start_all(plan, children) => started?,
+        () = &mut shutdown => return Ok(()),
     }
     plan.print(cfg);
 
@@ -129,12 +146,11 @@ async fn start_and_supervise(
     let batch = cfg
         .batch_every
         .map(|every| tokio::spawn(batch_schedule(plan.pushgateway.clone(), every)));
-    tokio::pin!(shutdown);
     let outcome = loop {
         tokio::select! {
             () = &mut shutdown => break Ok(()),
             () = tokio::time::sleep(Duration::from_millis(250)) => {
-                if let Err(e) = restart_dead(children).await {
+                if let Err(e) = restart_dead(children) {
                     break Err(e);
                 }
             }
@@ -161,25 +177,50 @@ async fn start_and_supervise(
     outcome
 }
 
-/// Restarts children that exited; fails once one has used up its restarts.
-async fn restart_dead(children: &mut [Child]) -> Result<(), StackError> {
-    for c in children.iter_mut() {
-        let Some(status) = c.try_exited() else {
-            continue;
-        };
-        if c.restarts >= MAX_RESTARTS {
-            return Err(StackError::ChildDied {
-                name: c.name.clone(),
-                status,
-                restarts: c.restarts,
-                log: c.log.display().to_string(),
-                tail: process::tail(&c.log, 15),
-            });
+/// Starts every child in the plan's order and waits until each is ready.
+async fn start_all(plan: &Plan, children: &mut Vec<Child>) -> Result<(), StackError> {
+    for spec in &plan.specs {
+        children.push(Child::spawn(spec)?);
+    }
+    for child in children.iter_mut() {
+        child.wait_ready(Duration::from_secs(60)).await?;
+        // Replicas join Prometheus's file_sd list as they become ready.
+        if let Some(i) = plan.services.iter().position(|s| s.name == child.name) {
+            let ready: Vec<String> = plan.services[..=i].iter().map(|s| s.addr.clone()).collect();
+            write(plan.file_sd.clone(), &config::file_sd(&ready))?;
         }
-        tracing::warn!(child = %c.name, %status, restarts = c.restarts, "Child exited; restarting.");
-        // Back off, and give a dead Alertmanager's cluster port time to be released.
-        tokio::time::sleep(Duration::from_secs(2u64 << c.restarts.min(4))).await;
-        c.respawn()?;
+    }
+    Ok(())
+}
+
+/// Restarts children that exited, each after its back-off; fails once one has used up its
+/// restarts. It never waits: the back-off is a due time checked on the next tick, so Ctrl-C
+/// and SIGTERM are answered at once even while a child waits to be restarted.
+fn restart_dead(children: &mut [Child]) -> Result<(), StackError> {
+    let now = tokio::time::Instant::now();
+    for c in children.iter_mut() {
+        if c.restart_due.is_none() {
+            let Some(status) = c.try_exited() else {
+                continue;
+            };
+            if c.restarts >= MAX_RESTARTS {
+                return Err(StackError::ChildDied {
+                    name: c.name.clone(),
+                    status,
+                    restarts: c.restarts,
+                    log: c.log.display().to_string(),
+                    tail: process::tail(&c.log, 15),
+                });
+            }
+            // Back off, and give a dead Alertmanager's cluster port time to be released.
+            let backoff = Duration::from_secs(2u64 << c.restarts.min(4));
+            tracing::warn!(child = %c.name, %status, restarts = c.restarts, backoff_seconds = backoff.as_secs(), "Child exited; restarting after a back-off.");
+            c.restart_due = Some(now + backoff);
+        }
+        if c.restart_due.is_some_and(|due| now >= due) {
+            c.restart_due = None;
+            c.respawn()?;
+        }
     }
     Ok(())
 }
@@ -266,6 +307,64 @@ fn background_load(
 /// Whether `port` is free on 127.0.0.1.
 pub fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// What an earlier run leaves that a new one picks up: stored series and alert state,
+/// Alertmanager's silences and notification log, pushed groups.
+const KEPT_STATE: [&str; 5] = [
+    "prometheus-a",
+    "prometheus-b",
+    "alertmanager-1",
+    "pushgateway",
+    "victoria-metrics",
+];
+
+/// With `--fresh`, removes what an earlier run left in the data folder (the lock stays);
+/// otherwise says that it is reused, so old alerts and notifications do not surprise.
+fn start_clean_or_say_reused(cfg: &UpConfig, plan: &Plan) -> Result<(), StackError> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(&plan.data)
+        .map_err(|source| StackError::DataDir {
+            path: plan.data.clone(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n != lock::LOCK_FILE))
+        .collect();
+    if cfg.fresh {
+        for path in &entries {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            removed.map_err(|source| StackError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        if !entries.is_empty() {
+            println!(
+                "--fresh: removed what an earlier run left in {}",
+                plan.data.display()
+            );
+        }
+        return Ok(());
+    }
+    let kept = KEPT_STATE
+        .iter()
+        .any(|sub| dir_has_files(&plan.data.join(sub)));
+    if kept {
+        println!(
+            "note: reusing {} from an earlier run (stored series, alert state, Alertmanager's \
+             notification log); pass --fresh to start clean",
+            plan.data.display()
+        );
+    }
+    Ok(())
+}
+
+fn dir_has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }
 
 /// Creates the data folder's sub-folders.

@@ -3,11 +3,14 @@
 //!
 //! Ports are consecutive from the base flags: service replicas from `--port`, Prometheus
 //! replicas from `--prometheus-port`, Alertmanagers from `--alertmanager-port` (their cluster
-//! gossip ports 100 above), VictoriaMetrics at `--vm-port`.
+//! gossip ports 100 above), VictoriaMetrics at `--vm-port`, the Pushgateway at
+//! `--pushgateway-port`. A group steps over a port another part already has: on the defaults
+//! the second Prometheus of `--ha` takes 9092, since 9091 is the Pushgateway's. Nothing is
+//! written here; [`super::run`] writes the files once the whole plan stands.
 
 use super::config::{self, Extras, Targets};
 use super::process::Spec;
-use super::{port_free, prepare, tools, StackError};
+use super::{port_free, tools, StackError};
 use crate::config::UpConfig;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,27 +48,69 @@ pub struct Plan {
     pub pushgateway: String,
     /// The data folder.
     pub data: PathBuf,
+    /// Sub-folders of the data folder the children write to (made when the plan is carried out).
+    pub folders: Vec<String>,
 }
 
-fn ports(base: u16, n: usize, what: &str, flag: &'static str) -> Result<Vec<u16>, StackError> {
-    (0..n)
-        .map(|i| {
-            let port = u16::try_from(usize::from(base) + i).unwrap_or(0);
-            if port != 0 && port_free(port) {
-                Ok(port)
+/// The ports a plan has given out so far, with who has each and the flag that moves it.
+#[derive(Debug)]
+struct Ports {
+    taken: Vec<(u16, String, &'static str)>,
+    /// Whether a port is free on the machine now (a seam for the unit tests).
+    free: fn(u16) -> bool,
+}
+
+impl Ports {
+    /// Gives `n` ports to `what`, consecutive from `base` but skipping ports that another part
+    /// of the plan already has (so a second Prometheus steps over the Pushgateway's 9091
+    /// instead of colliding with it); each must be free on 127.0.0.1 now.
+    fn claim(
+        &mut self,
+        base: u16,
+        n: usize,
+        what: &str,
+        flag: &'static str,
+    ) -> Result<Vec<u16>, StackError> {
+        let mut out = Vec::with_capacity(n);
+        let mut next = usize::from(base);
+        for i in 0..n {
+            let name = if n > 1 {
+                format!("{what} {}", i + 1)
             } else {
-                Err(StackError::PortInUse {
-                    port,
-                    what: if n > 1 {
-                        format!("{what} {}", i + 1)
-                    } else {
-                        what.to_string()
-                    },
+                what.to_string()
+            };
+            // The first port is the one the flag names: a clash there is the user's to resolve.
+            if i > 0 {
+                while self.holder(next).is_some() {
+                    next += 1;
+                }
+            } else if let Some((_, other, other_flag)) = self.holder(next) {
+                return Err(StackError::PortClash {
+                    port: base,
+                    what: name,
                     flag,
-                })
+                    other: other.clone(),
+                    other_flag,
+                });
             }
-        })
-        .collect()
+            let port = u16::try_from(next).unwrap_or(0);
+            if port == 0 || !(self.free)(port) {
+                return Err(StackError::PortInUse {
+                    port,
+                    what: name,
+                    flag,
+                });
+            }
+            self.taken.push((port, name, flag));
+            out.push(port);
+            next += 1;
+        }
+        Ok(out)
+    }
+
+    fn holder(&self, port: usize) -> Option<&(u16, String, &'static str)> {
+        self.taken.iter().find(|(p, _, _)| usize::from(*p) == port)
+    }
 }
 
 /// Decides every child and file of a run.
@@ -79,21 +124,31 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
         None
     };
     let (n_prom, n_am) = if cfg.ha { (2, 3) } else { (1, 1) };
-    let service_ports = ports(cfg.port, cfg.replicas, "the service", "--port")?;
-    let prom_ports = ports(
-        cfg.prometheus_port,
-        n_prom,
-        "Prometheus",
-        "--prometheus-port",
-    )?;
-    let am_ports = ports(
+    // Single ports first, then the groups, which step over them.
+    let mut claimed = Ports {
+        taken: Vec::new(),
+        free: port_free,
+    };
+    let pg_port = claimed.claim(
+        cfg.pushgateway_port,
+        1,
+        "the Pushgateway",
+        "--pushgateway-port",
+    )?[0];
+    let vm_port = if cfg.ha {
+        Some(claimed.claim(cfg.vm_port, 1, "VictoriaMetrics", "--vm-port")?[0])
+    } else {
+        None
+    };
+    let service_ports = claimed.claim(cfg.port, cfg.replicas, "the service", "--port")?;
+    let am_ports = claimed.claim(
         cfg.alertmanager_port,
         n_am,
         "Alertmanager",
         "--alertmanager-port",
     )?;
     let cluster_ports = if cfg.ha {
-        ports(
+        claimed.claim(
             cfg.alertmanager_port.saturating_add(CLUSTER_PORT_OFFSET),
             n_am,
             "Alertmanager cluster",
@@ -102,17 +157,12 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     } else {
         Vec::new()
     };
-    let pg_port = ports(
-        cfg.pushgateway_port,
-        1,
-        "the Pushgateway",
-        "--pushgateway-port",
-    )?[0];
-    let vm_port = if cfg.ha {
-        Some(ports(cfg.vm_port, 1, "VictoriaMetrics", "--vm-port")?[0])
-    } else {
-        None
-    };
+    let prom_ports = claimed.claim(
+        cfg.prometheus_port,
+        n_prom,
+        "Prometheus",
+        "--prometheus-port",
+    )?;
 
     let replica_names: Vec<String> = (0..n_prom)
         .map(|i| ((b'a' + i as u8) as char).to_string())
@@ -123,7 +173,6 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     if cfg.ha {
         subs.push("victoria-metrics".into());
     }
-    prepare(&cfg.data_dir, &subs)?;
     let data = cfg
         .data_dir
         .canonicalize()
@@ -171,6 +220,16 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
             if !given {
                 args.extend([flag.to_string(), url.clone()]);
             }
+        }
+        // An incident is an event in the system: each replica passes the admin API's changes
+        // on to the others, so `monlab incident`, the lab and scenarios reach them all.
+        let peers: Vec<String> = services
+            .iter()
+            .filter(|o| o.addr != s.addr)
+            .map(|o| format!("http://{}", o.addr))
+            .collect();
+        if !peers.is_empty() {
+            args.extend(["--peers".to_string(), peers.join(",")]);
         }
         args.extend(cfg.serve_args.iter().cloned());
         specs.push(Spec {
@@ -322,6 +381,7 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
         victoria_metrics: vm_url,
         pushgateway: format!("http://127.0.0.1:{pg_port}"),
         data,
+        folders: subs,
     })
 }
 
@@ -353,5 +413,64 @@ impl Plan {
             cfg.admin_token
         );
         println!("  data, logs    {}", self.data.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Ports {
+        Ports {
+            taken: Vec::new(),
+            free: |_| true,
+        }
+    }
+
+    #[test]
+    fn a_group_steps_over_ports_other_parts_have() {
+        // The defaults of `up --replicas 3 --ha`: the second Prometheus used to take 9091.
+        let mut p = ports();
+        let pg = p.claim(9091, 1, "the Pushgateway", "--pushgateway-port");
+        assert_eq!(pg.unwrap(), vec![9091]);
+        let am = p.claim(9093, 3, "Alertmanager", "--alertmanager-port");
+        assert_eq!(am.unwrap(), vec![9093, 9094, 9095]);
+        let prom = p.claim(9090, 2, "Prometheus", "--prometheus-port");
+        assert_eq!(prom.unwrap(), vec![9090, 9092]);
+    }
+
+    #[test]
+    fn two_flags_naming_one_port_are_refused_with_both_flags() {
+        let mut p = ports();
+        p.claim(9091, 1, "the Pushgateway", "--pushgateway-port")
+            .unwrap();
+        let err = p
+            .claim(9091, 1, "Prometheus", "--prometheus-port")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("9091")
+                && err.contains("--pushgateway-port")
+                && err.contains("--prometheus-port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_names_the_flag_that_moves_it() {
+        let mut p = Ports {
+            taken: Vec::new(),
+            free: |port| port != 9094,
+        };
+        let err = p
+            .claim(9093, 3, "Alertmanager", "--alertmanager-port")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("9094")
+                && err.contains("Alertmanager 2")
+                && err.contains("--alertmanager-port"),
+            "{err}"
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct Child {
     pub spec: Spec,
     /// How many times it was restarted.
     pub restarts: u32,
+    /// When a child that exited is due to be started again (its back-off), if it is waiting.
+    pub restart_due: Option<Instant>,
     child: tokio::process::Child,
 }
 
@@ -126,6 +128,7 @@ impl Child {
             log: spec.log.clone(),
             spec: spec.clone(),
             restarts: 0,
+            restart_due: None,
             child,
         })
     }

@@ -123,7 +123,7 @@ async fn catch(
         .unwrap()
         .last()
         .map_or(0, |n| n.seq);
-    let state = admin.start(incident.name(), &request).await.unwrap();
+    let state = admin.start(incident.name(), &request).await.unwrap().state;
     let started = state.started_at.unwrap();
     let expected = state.severity.clone();
     let deadline = Instant::now() + limit;
@@ -456,7 +456,7 @@ async fn feedback_and_bad_input_over_http() {
         shift: Some(-1.0),
         ..Default::default()
     };
-    let state = admin.start("feature-drift", &req).await.unwrap();
+    let state = admin.start("feature-drift", &req).await.unwrap().state;
     assert_eq!(state.severity, "major");
     let incidents: serde_json::Value = reqwest::get(m.url("/incidents"))
         .await

@@ -4,7 +4,8 @@
 //! Runs `promtool` (Debian `prometheus`) and `amtool` (Debian `prometheus-alertmanager`) on
 //! the files in `deploy/`; no process is started.
 
-use crate::harness::require_tool;
+use crate::harness::{require_tool, temp_dir};
+use monlab::warp::{self, Speed, Units};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,123 @@ fn alerts_route_to_the_expected_receiver() {
                 .args(words),
         );
     }
+}
+
+/// The speeds the time warp is proven at: real time, and three that divide every duration
+/// the files hold (the shortest, 15 s, becomes 250 ms at 60).
+const SPEEDS: [u32; 4] = [1, 5, 15, 60];
+
+/// Every threshold of the shipped rules means the same at any speed: no per-second rate or
+/// system time compared with a fixed number, no rate printed in an alert's text.
+#[test]
+fn shipped_rules_are_scale_invariant() {
+    let texts: Vec<String> = rule_files().iter().map(|f| read(f)).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let findings = warp::audit_rules(&texts).expect("the rule files scale");
+    assert!(
+        findings.is_empty(),
+        "rules that change meaning with the time warp's speed:\n{}",
+        findings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The proof that the warp keeps the rules' meaning: at each speed K, the scaled rules pass
+/// the scaled promtool tests (clocks / K, per-second expectations x K), and promtool accepts
+/// the scaled rules and the scaled prometheus.yml that loads them.
+#[test]
+fn rule_unit_tests_pass_at_every_speed() {
+    let rules: Vec<(PathBuf, String)> = rule_files()
+        .into_iter()
+        .map(|f| (f.clone(), read(&f)))
+        .collect();
+    let texts: Vec<&str> = rules.iter().map(|(_, t)| t.as_str()).collect();
+    let units = Units::from_rules(&texts).expect("the rule files parse");
+    let mut failures = Vec::new();
+    for k in SPEEDS {
+        let speed = Speed::new(k).expect("a valid speed");
+        let dir = temp_dir(&format!("warp-{k}-"));
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir(&rules_dir).expect("a rules folder");
+        let mut scaled_rules = Vec::new();
+        for (file, text) in &rules {
+            let out = rules_dir.join(file.file_name().expect("a file name"));
+            let scaled = warp::scale_rules(text, speed)
+                .unwrap_or_else(|e| panic!("K={k}: {}: {e}", file.display()));
+            write(&out, &scaled);
+            scaled_rules.push(out);
+        }
+        let mut scaled_tests = Vec::new();
+        for file in rule_tests() {
+            let out = dir.path().join(file.file_name().expect("a file name"));
+            let scaled = warp::scale_rule_test(&read(&file), speed, &units, &rules_dir)
+                .unwrap_or_else(|e| panic!("K={k}: {}: {e}", file.display()));
+            write(&out, &scaled);
+            scaled_tests.push(out);
+        }
+        let config = dir.path().join("prometheus.yml");
+        let scaled =
+            warp::scale_prometheus_config(&read(&deploy("prometheus/prometheus.yml")), speed)
+                .unwrap_or_else(|e| panic!("K={k}: prometheus.yml: {e}"));
+        write(&config, &scaled);
+
+        let checks = [
+            Command::new(promtool())
+                .args(["check", "rules"])
+                .args(&scaled_rules)
+                .output(),
+            Command::new(promtool())
+                .args(["check", "config"])
+                .arg(&config)
+                .output(),
+            Command::new(promtool())
+                .args(["test", "rules"])
+                .args(&scaled_tests)
+                .output(),
+        ];
+        for out in checks {
+            let out = out.expect("promtool runs");
+            if !out.status.success() {
+                failures.push(format!(
+                    "at speed K={k} ({}):\n{}{}",
+                    dir.path().display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            // Keep the scaled files to read; the first failing speed says enough.
+            let _ = dir.keep();
+            break;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn alertmanager_config_is_valid_at_every_speed() {
+    let text = read(&deploy("alertmanager/alertmanager.yml"));
+    for k in SPEEDS {
+        let speed = Speed::new(k).expect("a valid speed");
+        let dir = temp_dir(&format!("warp-am-{k}-"));
+        let file = dir.path().join("alertmanager.yml");
+        let scaled = warp::scale_alertmanager(&text, speed)
+            .unwrap_or_else(|e| panic!("K={k}: alertmanager.yml: {e}"));
+        write(&file, &scaled);
+        run_ok(Command::new(amtool()).arg("check-config").arg(&file));
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 fn promtool() -> PathBuf {

@@ -417,3 +417,66 @@ async fn distributions_endpoint_tells_the_truth() {
     assert!((d["delay"]["mean"].as_f64().unwrap() - 0.02).abs() < 1e-12);
     assert_eq!(d["seed"], 9);
 }
+
+/// An incident is an event in the system: started or stopped through one replica's admin
+/// API, it reaches every peer (`--peers`), and the command says when one did not take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_reach_every_peer_and_a_missing_peer_is_named() {
+    let token = "peer-test-token";
+    let b = Monlab::start(&["--admin-token", token]);
+    let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
+    let a = Monlab::start(&[
+        "--admin-token",
+        token,
+        "--peers",
+        &format!("http://{}", b.addr),
+    ]);
+    async fn active(m: &Monlab) -> bool {
+        let body: serde_json::Value = reqwest::get(m.url("/incidents"))
+            .await
+            .expect("the service answers")
+            .json()
+            .await
+            .expect("a JSON list");
+        body["incidents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["name"] == "auth-down"))
+    }
+    let incident = |m: &Monlab, action: &[&str]| {
+        let mut args = vec!["incident"];
+        args.extend_from_slice(action);
+        let url = m.url("");
+        args.extend_from_slice(&["--url", &url]);
+        let out = crate::harness::monlab_command(&args)
+            .env("MONLAB_ADMIN_TOKEN", token)
+            .output()
+            .expect("monlab runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+
+    let (code, out) = incident(&a, &["start", "auth-down", "--for", "2m"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("on 2 of 2 replicas"), "{out}");
+    assert!(active(&a).await && active(&b).await, "both have auth-down");
+    let (code, out) = incident(&a, &["stop", "auth-down"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!active(&a).await && !active(&b).await, "both stopped it");
+
+    // A peer that does not answer: the others still take the change, the command fails
+    // naming it.
+    let c = Monlab::start(&[
+        "--admin-token",
+        token,
+        "--peers",
+        &format!("http://{},{dead}", b.addr),
+    ]);
+    let (code, out) = incident(&c, &["start", "auth-down", "--for", "2m"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("on 2 of 3 replicas"), "{out}");
+    assert!(out.contains(&dead), "names the peer it missed: {out}");
+    assert!(active(&b).await && active(&c).await);
+}

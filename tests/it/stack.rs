@@ -269,8 +269,14 @@ async fn check_every_expression(stack: &Stack) {
 
 /// Starts `monlab up` on free ports in a fresh data folder; returns it with its printout.
 fn start_up(extra: &[&str]) -> (crate::harness::Proc, tempfile::TempDir, u16, String) {
-    use crate::harness::{free_port, monlab_command, temp_dir, Proc};
-    let data = temp_dir("monlab-up");
+    let data = crate::harness::temp_dir("monlab-up");
+    let (up, port, out) = start_up_in(extra, data.path());
+    (up, data, port, out)
+}
+
+/// Starts `monlab up` on free ports with the data folder `data`.
+fn start_up_in(extra: &[&str], data: &std::path::Path) -> (crate::harness::Proc, u16, String) {
+    use crate::harness::{free_port, monlab_command, Proc};
     let deploy = crate::harness::deploy_dir();
     let (port, pport, aport) = (free_port(), free_port(), free_port());
     let mut args: Vec<String> = vec![
@@ -278,7 +284,7 @@ fn start_up(extra: &[&str]) -> (crate::harness::Proc, tempfile::TempDir, u16, St
         "--deploy".into(),
         deploy.display().to_string(),
         "--data-dir".into(),
-        data.path().display().to_string(),
+        data.display().to_string(),
         "--port".into(),
         port.to_string(),
         "--prometheus-port".into(),
@@ -293,10 +299,10 @@ fn start_up(extra: &[&str]) -> (crate::harness::Proc, tempfile::TempDir, u16, St
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = monlab_command(&args);
-    cmd.current_dir(data.path());
+    cmd.current_dir(data);
     let mut up = Proc::spawn(cmd);
     let out = up.wait_for_output("data, logs", Duration::from_secs(90));
-    (up, data, port, out)
+    (up, port, out)
 }
 
 #[test]
@@ -395,4 +401,103 @@ fn pids_mentioning(needles: &[&str]) -> Vec<u32> {
         }
     }
     out
+}
+
+/// A second `up` in a folder one is using is refused before it writes anything (it used to
+/// rewrite the first one's file_sd targets, which then paged); state an earlier run left is
+/// announced, and `--fresh` starts clean.
+#[test]
+fn one_up_per_data_folder_and_earlier_state_is_announced_or_cleared() {
+    use crate::harness::{free_port, monlab_command};
+    let (mut up, data, _, _) = start_up(&["--load-rate", "0", "--batch-every", "0s"]);
+    let targets = data.path().join("targets.json");
+    let before = std::fs::read_to_string(&targets).expect("up wrote its file_sd targets");
+    let second = monlab_command(&[
+        "up",
+        "--deploy",
+        &crate::harness::deploy_dir().display().to_string(),
+        "--data-dir",
+        &data.path().display().to_string(),
+        "--replicas",
+        "3",
+        "--port",
+        &free_port().to_string(),
+    ])
+    .output()
+    .expect("monlab runs");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("PID {}", up.pid())) && err.contains("--data-dir"),
+        "names the other up and the way out: {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&targets).unwrap(),
+        before,
+        "the second up changed the first one's targets"
+    );
+    up.signal("INT");
+    assert_eq!(up.wait_exit(Duration::from_secs(60)), Some(0));
+
+    // The same folder again: its stored series and alert state are said to be reused...
+    let again = |extra: &[&str]| {
+        let mut args = vec!["--load-rate", "0", "--batch-every", "0s"];
+        args.extend_from_slice(extra);
+        let (mut up, _, out) = start_up_in(&args, data.path());
+        up.signal("INT");
+        assert_eq!(up.wait_exit(Duration::from_secs(60)), Some(0));
+        out
+    };
+    let out = again(&[]);
+    assert!(
+        out.contains("reusing") && out.contains("--fresh"),
+        "no word of the earlier run's state: {out}"
+    );
+    // ...and --fresh removes them first.
+    let out = again(&["--fresh"]);
+    assert!(out.contains("--fresh: removed"), "{out}");
+    assert!(!out.contains("reusing"), "{out}");
+}
+
+/// Ctrl-C is answered at once even while a dead child waits out its restart back-off (the
+/// back-off used to be a sleep that held the signal until it ended).
+#[test]
+fn ctrl_c_is_answered_during_a_restart_back_off() {
+    let (mut up, data, _, _) = start_up(&["--load-rate", "0", "--batch-every", "0s"]);
+    let log = data.path().join("logs");
+    let pushgateway = data
+        .path()
+        .join("pushgateway/metrics.db")
+        .display()
+        .to_string();
+    // Kill the Pushgateway until its back-off is long (2, 4, 8, then 16 s).
+    for round in 1..=4 {
+        let pids = pids_mentioning(&[&pushgateway]);
+        assert!(!pids.is_empty(), "round {round}: no Pushgateway running");
+        for p in &pids {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &p.to_string()])
+                .status();
+        }
+        up.wait_for_output(&format!("restarts={}", round - 1), Duration::from_secs(60));
+        if round < 4 {
+            // Wait for the restart before killing it again.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while pids_mentioning(&[&pushgateway]).is_empty() {
+                assert!(std::time::Instant::now() < deadline, "never restarted");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    // Now it waits 16 s before the next start: Ctrl-C must not wait that out.
+    let asked = std::time::Instant::now();
+    up.signal("INT");
+    let code = up.wait_exit(Duration::from_secs(60));
+    let took = asked.elapsed();
+    assert_eq!(code, Some(0), "{}", up.output());
+    assert!(
+        took < Duration::from_secs(12),
+        "stopping took {took:?}, as if the 16 s back-off was waited out; logs in {}",
+        log.display()
+    );
 }
