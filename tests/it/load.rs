@@ -240,7 +240,15 @@ fn ctrl_c_ends_the_wait_for_feedback_with_the_report() {
         "Ctrl-C took {:?} to end the wait",
         asked.elapsed()
     );
-    let out = load.output();
+    // The report may still be on its way through the output reader after the exit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        let out = load.output();
+        if out.contains(" cancelled at the end") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let cancelled: u64 = out
         .split(" cancelled at the end")
         .next()
