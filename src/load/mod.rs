@@ -62,6 +62,10 @@ pub struct Live {
     errors: AtomicU64,
     /// Feedback requests sent so far.
     feedback_sent: AtomicU64,
+    /// Feedback planned and not yet ended (waiting for its delay or in flight).
+    feedback_pending: AtomicU64,
+    /// Set once the schedule is done and only pending feedback is awaited: until when.
+    feedback_wait_until: Mutex<Option<Instant>>,
 }
 
 impl Live {
@@ -74,6 +78,16 @@ impl Live {
     pub fn in_flight(&self) -> u64 {
         self.sent()
             .saturating_sub(self.finished.load(Ordering::Relaxed))
+    }
+
+    /// Feedback sends planned and not yet ended.
+    pub fn feedback_pending(&self) -> u64 {
+        self.feedback_pending.load(Ordering::Relaxed)
+    }
+
+    /// When the wait for pending feedback ends, once the run waits only for that.
+    pub fn feedback_wait_until(&self) -> Option<Instant> {
+        *self.feedback_wait_until.lock()
     }
 }
 
@@ -90,6 +104,15 @@ struct Shared {
 
 /// Longest wait for cancelled requests to notice the stop and release their permits.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a finished schedule waits for pending feedback: outcomes due within a request
+/// timeout, then a request timeout for their answers. Later ones are cancelled (and reported
+/// so), so a short run does not wait out the longest feedback delay.
+fn feedback_wait(cfg: &LoadConfig) -> Duration {
+    cfg.timeout
+        .min(cfg.feedback_delay.mul_f64(request::FEEDBACK_DELAY_CAP))
+        + cfg.timeout
+}
 /// Most feedback waiting at once; past it, feedback is dropped and counted. At the default
 /// load about 8 wait at a time (1.5 labels/s, 5 s mean delay); the cap bounds memory when
 /// the service stops answering them.
@@ -134,6 +157,7 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
     let poller = tokio::spawn(world::poll(client, cfg.target.clone(), world.clone()));
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let (cancel, cancelled) = watch::channel(false);
+    let feedback_wait = feedback_wait(cfg);
     let progress = if cfg.progress {
         let expected = (cfg.rate * cfg.duration.as_secs_f64())
             .ceil()
@@ -141,7 +165,7 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
         progress::Progress::start(
             live.clone(),
             expected as u64,
-            cfg.duration + cfg.timeout + CANCEL_GRACE,
+            cfg.duration + cfg.timeout + CANCEL_GRACE + feedback_wait,
         )
     } else {
         None
@@ -210,17 +234,27 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
         let _ = shared.feedback_permits.acquire_many(all).await;
     };
     tokio::pin!(pending);
+    let pending_now = live.feedback_pending();
     let waited = if stopped_early {
         None
+    } else if pending_now == 0 {
+        Some(())
     } else {
-        let bound = cfg
-            .timeout
-            .min(cfg.feedback_delay.mul_f64(request::FEEDBACK_DELAY_CAP))
-            + cfg.timeout;
+        // Say what the run still waits for and how long: the progress line counts down, and
+        // without one a log line says it once.
+        let until = Instant::now() + feedback_wait;
+        *live.feedback_wait_until.lock() = Some(until);
+        if progress.is_none() {
+            tracing::info!(
+                pending = pending_now,
+                up_to_seconds = feedback_wait.as_secs(),
+                "Waiting for the feedback of predictions whose outcome is due after the run; Ctrl-C ends the wait."
+            );
+        }
         tokio::select! {
             biased;
             () = &mut stop => None,
-            r = tokio::time::timeout(bound, &mut pending) => r.ok(),
+            r = tokio::time::timeout_at(until, &mut pending) => r.ok(),
         }
     };
     if waited.is_none() {
@@ -438,6 +472,7 @@ fn plan_feedback(
         return;
     };
     shared.recorder.lock().feedback_planned();
+    shared.live.feedback_pending.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(send_feedback(
         shared.clone(),
         id,
@@ -506,5 +541,6 @@ async fn send_feedback(
         Some((outcome, took)) => shared.recorder.lock().record_feedback(outcome, took),
         None => shared.recorder.lock().feedback_dropped(),
     }
+    shared.live.feedback_pending.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
 }

@@ -1,4 +1,5 @@
-//! A live progress line on stderr while a run goes: elapsed, sent, rate, errors.
+//! A live progress line on stderr while a run goes: elapsed, sent, rate, errors; then, once
+//! the schedule is done, a countdown of the wait for feedback due later.
 //!
 //! It reads the run's atomic counters four times a second, so the request path never touches
 //! the terminal. It draws only when stderr is a terminal, so logs and pipes stay clean.
@@ -46,11 +47,26 @@ impl Progress {
                 let secs = shown.elapsed().as_secs_f64();
                 let rate = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
                 shown.set_position(sent);
-                shown.set_message(format!(
-                    "{rate:.0}/s  {} in flight  {} errors",
-                    live.in_flight(),
-                    live.errors.load(Ordering::Relaxed)
-                ));
+                let message = match live.feedback_wait_until() {
+                    // The schedule is done; only feedback due later keeps the run going.
+                    Some(until) => {
+                        let pending = live.feedback_pending();
+                        format!(
+                            "done; waiting {} s more for {pending} feedback {} due later (Ctrl-C ends the wait)",
+                            until
+                                .saturating_duration_since(tokio::time::Instant::now())
+                                .as_secs_f64()
+                                .ceil(),
+                            if pending == 1 { "send" } else { "sends" }
+                        )
+                    }
+                    None => format!(
+                        "{rate:.0}/s  {} in flight  {} errors",
+                        live.in_flight(),
+                        live.errors.load(Ordering::Relaxed)
+                    ),
+                };
+                shown.set_message(message);
             }
         });
         Some(Self { bar, ticker })

@@ -477,3 +477,99 @@ fn dashboard_queries_are_valid_promql_after_substitution() {
         problems.join("\n")
     );
 }
+
+/// The compose file's `load` service keeps traffic on the service, so a Docker user's
+/// dashboards move: it runs `monlab load` from the image the `monlab` service builds, against
+/// that service by name, at a modest rate for the longest run, restarted by compose. Its
+/// settings are then given to the real `monlab load`, with only the target (a compose name)
+/// and the run's length replaced, and must be accepted and send traffic.
+#[test]
+fn compose_runs_load_against_the_service() {
+    let compose = yaml("docker-compose.yml");
+    let services = services(&compose);
+    let find = |name: &str| {
+        services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("docker-compose.yml has no `{name}` service"))
+    };
+    let (monlab, load) = (find("monlab"), find("load"));
+    let image = |s: &Yaml| s.get("image").and_then(Yaml::as_str).map(str::to_string);
+    assert_eq!(
+        image(load),
+        image(monlab),
+        "the load service runs the image the monlab service builds"
+    );
+    let command: Vec<&str> = load
+        .get("command")
+        .and_then(Yaml::as_sequence)
+        .expect("the load service has a command list")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(
+        command.first(),
+        Some(&"load"),
+        "the load service runs `monlab load`"
+    );
+    assert_eq!(
+        env_var(load, "MONLAB_LOAD_TARGET").as_deref(),
+        Some("http://monlab:8080"),
+        "the load goes to the monlab service on the port its image listens on"
+    );
+    let rate: f64 = env_var(load, "MONLAB_LOAD_RATE")
+        .and_then(|r| r.parse().ok())
+        .expect("MONLAB_LOAD_RATE is a number");
+    assert!(
+        rate > 0.0 && rate <= 100.0,
+        "a modest rate, not a benchmark: {rate}"
+    );
+    assert_eq!(
+        env_var(load, "MONLAB_LOAD_DURATION").as_deref(),
+        Some("24h"),
+        "the longest run `monlab load` accepts"
+    );
+    assert_eq!(
+        load.get("restart").and_then(Yaml::as_str),
+        Some("unless-stopped"),
+        "compose starts the load again when a run ends"
+    );
+    let depends = load
+        .get("depends_on")
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Yaml::as_str);
+    assert!(
+        depends.into_iter().any(|d| d == "monlab"),
+        "the load starts after the service"
+    );
+
+    // The same settings, as the real `monlab load` reads them (flags beat the environment).
+    let service = crate::harness::Monlab::start(&[]);
+    let mut cmd = crate::harness::monlab_command(&command);
+    for (key, value) in load
+        .get("environment")
+        .and_then(Yaml::as_mapping)
+        .expect("the load service's environment is a map")
+    {
+        cmd.env(
+            key.as_str().expect("a variable name"),
+            value.as_str().expect("a string value"),
+        );
+    }
+    cmd.args([
+        "--target",
+        &service.url(""),
+        "--requests",
+        "20",
+        "--feedback-share",
+        "0",
+        "--json",
+    ]);
+    let run = cmd.output().expect("monlab load runs");
+    assert!(run.status.success(), "{run:?}");
+    let report: Json = serde_json::from_slice(&run.stdout).expect("a JSON report");
+    assert_eq!(report["total"]["completed"], 20, "{report}");
+}

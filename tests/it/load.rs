@@ -194,3 +194,67 @@ async fn waiting_behind_a_slow_service_counts_as_latency() {
     // The generator could not keep the rate, and says so.
     assert!(report.achieved_rate < 15.0, "{report:#?}");
 }
+
+/// Once the schedule is done, a run that still waits for feedback due later says so and for
+/// how long, and Ctrl-C ends that wait at once with the report printed.
+#[test]
+fn ctrl_c_ends_the_wait_for_feedback_with_the_report() {
+    let service = Monlab::start(&[]);
+    let target = service.url("");
+    // Every prediction gets feedback, due after 30 s on average: most of it is still waiting
+    // when the 1 s schedule ends.
+    let mut load = crate::harness::Proc::spawn(monlab_command(&[
+        "load",
+        "--target",
+        &target,
+        "--duration",
+        "1s",
+        "--rate",
+        "50",
+        "--mix",
+        "predict=1",
+        "--feedback-share",
+        "1",
+        "--feedback-delay",
+        "30s",
+    ]));
+    let said = load.wait_for_output("Waiting for the feedback", Duration::from_secs(20));
+    let line = said
+        .lines()
+        .find(|l| l.contains("Waiting for the feedback"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("pending=") && line.contains("up_to_seconds=20"),
+        "what and how long: {line}"
+    );
+    let asked = std::time::Instant::now();
+    load.signal("INT");
+    assert_eq!(
+        load.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        load.output()
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "Ctrl-C took {:?} to end the wait",
+        asked.elapsed()
+    );
+    // The report may still be on its way through the output reader after the exit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        let out = load.output();
+        if out.contains(" cancelled at the end") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let cancelled: u64 = out
+        .split(" cancelled at the end")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no feedback line in the report:\n{out}"));
+    assert!(cancelled > 0, "the wait was cut short:\n{out}");
+    assert!(out.contains("requests "), "the report is printed:\n{out}");
+}

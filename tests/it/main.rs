@@ -11,6 +11,7 @@ mod lab;
 mod load;
 mod ml;
 mod promql;
+mod readme;
 mod recover;
 mod rules;
 mod serve;
