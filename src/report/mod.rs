@@ -190,6 +190,8 @@ pub struct Review {
     pub to: f64,
     /// Step of the range queries, seconds.
     pub step: f64,
+    /// The time warp K the service ran at; incident and alert durations are system seconds.
+    pub speed: u32,
     /// When the service started, if during the period or less than [`RATE_WINDOW`] before it
     /// (5-minute rates are partial until `RATE_WINDOW` after it).
     pub service_start: Option<f64>,
@@ -469,7 +471,20 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
             .await?,
         to,
     );
-    let plain: Vec<Window> = windows.iter().map(|(w, _)| w.clone()).collect();
+    // The time warp the service ran at: scores and durations are in system seconds.
+    // A store from before the warp has no such series: real time.
+    let speed = scalar(
+        &at(format!(
+            r#"max(max_over_time(monlab_time_warp_speed{{job="{job}"}}[{range}]))"#
+        ))
+        .await?,
+    )
+    .clamp(1.0, 60.0)
+    .round() as u32;
+    let mut plain: Vec<Window> = windows.iter().map(|(w, _)| w.clone()).collect();
+    let mut alerts = alerts;
+    crate::score::in_system_time(speed, &mut plain, &mut alerts);
+    let k = f64::from(speed);
     let incidents: Vec<IncidentRow> = windows
         .iter()
         .zip(crate::score::score_all(&plain, &alerts, GRACE))
@@ -487,11 +502,12 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
         .collect();
     let stray_alerts = crate::score::stray(&plain, &alerts, GRACE)
         .into_iter()
-        .filter(|a| a.start >= from && a.start <= to)
+        // Spans are in system time (K times the wall clock): back to wall instants here.
+        .filter(|a| a.start / k >= from && a.start / k <= to)
         .map(|a| StrayAlert {
             alert: a.tag(),
-            start: a.start,
-            seconds: a.end.unwrap_or(to) - a.start,
+            start: a.start / k,
+            seconds: a.end.unwrap_or(to * k) - a.start,
         })
         .collect();
 
@@ -591,6 +607,7 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
         from,
         to,
         step,
+        speed,
         service_start,
         slos,
         incidents,

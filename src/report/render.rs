@@ -186,6 +186,15 @@ pub fn markdown(r: &Review) -> String {
         r.store,
         r.step
     );
+    if r.speed > 1 {
+        let _ = writeln!(
+            m,
+            "The system ran at time warp {k}× (one wall second is {k} system seconds): \
+             detection, resolve and alert durations below are system seconds; the period, the \
+             charts' time axes and request rates are the wall clock's.\n",
+            k = r.speed
+        );
+    }
     let _ = writeln!(m, "## Service level objectives\n");
     let _ = writeln!(
         m,
@@ -441,6 +450,7 @@ mod tests {
             from: 0.0,
             to: 3600.0,
             step: 12.0,
+            speed: 1,
             service_start: Some(600.0),
             slos: Vec::new(),
             incidents: vec![super::super::IncidentRow {

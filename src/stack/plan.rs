@@ -332,6 +332,12 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
                 ),
                 "-retentionPeriod=1".into(),
                 format!("-dedup.minScrapeInterval={}", config::prom_duration(every)),
+                // Samples become visible to queries this long after they arrive (30 s by
+                // default); under the time warp that lag is system time too.
+                format!(
+                    "-search.latencyOffset={}",
+                    config::prom_duration(cfg.speed.scale(Duration::from_secs(30)))
+                ),
             ],
             envs: Vec::new(),
             log: logs.join("victoria-metrics.log"),

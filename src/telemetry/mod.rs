@@ -261,6 +261,15 @@ impl Metrics {
             "Build facts of the running binary in labels; the value is always 1",
             build,
         );
+        // The time warp K, so that readers of the stored metrics (monlab report) can tell
+        // wall seconds from system seconds.
+        let speed = Gauge::<i64>::default();
+        speed.set(i64::from(cfg.speed.get()));
+        m.register(
+            "time_warp_speed",
+            "Time warp K the service runs at: one wall second is K seconds of system time",
+            speed,
+        );
 
         let n = native.sub_registry_with_prefix("monlab");
         n.register(

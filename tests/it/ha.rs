@@ -1,6 +1,6 @@
 //! `monlab up --ha` under fire: during an incident, one Prometheus and one Alertmanager are
 //! killed with SIGKILL; exactly one (deduplicated) page fires and one resolves, the restarted
-//! members send no second page, and VictoriaMetrics holds the same per-minute sample counts
+//! members send no second page, and VictoriaMetrics holds the same sample counts
 //! for the monlab targets as the surviving Prometheus, the rules sum the three service
 //! replicas to the rate sent, and `monlab report` finds the incident in VictoriaMetrics.
 //! It runs at the incident tests' time warp: durations below are system time, divided by K
@@ -171,11 +171,13 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         dedup.len()
     );
 
-    // Per-minute sample counts of the monlab targets: VictoriaMetrics (both replicas' writes,
+    // Sample counts of the monlab targets: VictoriaMetrics (both replicas' writes,
     // deduplicated) against the Prometheus that was never killed. VictoriaMetrics keeps whole
     // seconds and answers a query without `time` about 30 s late, so ask about a fixed past minute.
-    let at = (monlab::service::alerts::now_seconds() as u64 - 60).to_string();
-    let q = r#"sum(count_over_time(up{job="monlab"}[1m]))"#;
+    // The window is real seconds (samples, not system time): 20 s ending 10 s ago, past the
+    // remote-write queue's flush, holds about 13 scrapes of each replica at 1.5 s.
+    let at = (monlab::service::alerts::now_seconds() as u64 - 10).to_string();
+    let q = r#"sum(count_over_time(up{job="monlab"}[20s]))"#;
     let from = |base: String| {
         let at = at.clone();
         async move {
@@ -195,9 +197,9 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         }
     };
     let (in_prom, in_vm) = (from(prom_a.clone()).await, from(vm_url.clone()).await);
-    println!("samples per minute for job monlab: prometheus-a {in_prom}, victoria-metrics {in_vm}");
+    println!("samples in 20 s for job monlab: prometheus-a {in_prom}, victoria-metrics {in_vm}");
     assert!(
-        (in_vm - in_prom).abs() <= (0.02 * in_prom).max(2.0),
+        (in_vm - in_prom).abs() <= 3.0,
         "VictoriaMetrics {in_vm} vs surviving Prometheus {in_prom}"
     );
     // Rules aggregate across the replicas: the recorded work-request rate is what was sent.

@@ -94,9 +94,10 @@ fn strip_comment(line: &str) -> &str {
 
 /// The README's commands, sorted by how this test runs them.
 struct Readme {
-    /// `monlab up` commands, without and with `--ha`.
+    /// `monlab up` commands, without and with `--ha`, and the one that plays a scenario.
     plain_up: String,
     ha_up: String,
+    scenario_up: String,
     /// The other blocks, each with its commands, to run beside the plain `monlab up`.
     beside: Vec<Vec<String>>,
 }
@@ -111,17 +112,21 @@ fn readme() -> Readme {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let blocks = sh_blocks(&text);
     let all: Vec<&String> = blocks.iter().flatten().collect();
-    let (ha, plain): (Vec<&String>, Vec<&String>) = all
+    let has = |c: &String, flag: &str| c.split_whitespace().any(|w| w == flag);
+    let (ha, rest): (Vec<&String>, Vec<&String>) = all
         .iter()
         .copied()
         .filter(|c| is_up(c))
-        .partition(|c| c.split_whitespace().any(|w| w == "--ha"));
+        .partition(|c| has(c, "--ha"));
+    let (scenario, plain): (Vec<&String>, Vec<&String>) =
+        rest.into_iter().partition(|c| has(c, "--scenario"));
     let one = |list: Vec<&String>, what: &str| -> String {
         assert_eq!(
             list.len(),
             1,
             "the README should show one {what} command; it shows {list:?}. This test checks \
-             one plain and one --ha `monlab up`; a new one needs its own check here"
+             one plain, one --ha and one --scenario `monlab up`; a new one needs its own \
+             check here"
         );
         list[0].clone()
     };
@@ -139,6 +144,7 @@ fn readme() -> Readme {
     Readme {
         plain_up: one(plain, "`monlab up` (without --ha)"),
         ha_up: one(ha, "`monlab up … --ha`"),
+        scenario_up: one(scenario, "`monlab up … --scenario`"),
         beside,
     }
 }
@@ -647,6 +653,62 @@ fn readme_ha_up_pages_when_broken_as_printed() {
         readme.ha_up,
         stop.elapsed().as_secs(),
         started.elapsed().as_secs()
+    );
+}
+
+/// `monlab up --speed 15 --scenario …` as the README writes it: the scenario plays at the
+/// time warp and its scoreboard, in system seconds, has every incident caught at its
+/// severity; Ctrl-C leaves nothing running.
+#[test]
+fn readme_warped_scenario_catches_every_incident() {
+    let started = Instant::now();
+    let readme = readme();
+    let copy = working_copy();
+    let mut up = Up::start(&readme.scenario_up, copy.path());
+    let words: Vec<&str> = readme.scenario_up.split_whitespace().collect();
+    let file = words
+        .windows(2)
+        .find(|w| w[0] == "--scenario")
+        .map(|w| w[1])
+        .expect("--scenario FILE");
+    let steps = std::fs::read_to_string(copy.path().join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .matches("[[step]]")
+        .count();
+    // A scenario of 40 system minutes at 15x is under 3 wall minutes, and its resolve wait
+    // under one more; 15 minutes is the generous bound.
+    let out = up
+        .proc
+        .wait_for_output("Scenario scoreboard:", Duration::from_secs(15 * 60));
+    let board: Vec<&str> = out
+        .split("Scenario scoreboard:")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let header = board.iter().position(|l| l.starts_with("incident"));
+    let rows: Vec<&str> = header.map_or(Vec::new(), |h| board[h + 1..].to_vec());
+    let rows: Vec<&str> = rows.into_iter().take(steps).collect();
+    assert_eq!(rows.len(), steps, "one row per step of {file}:\n{out}");
+    for row in &rows {
+        assert!(
+            row.trim_end().ends_with("caught"),
+            "not caught: {row}\n{out}"
+        );
+    }
+    assert!(
+        out.contains("1 wall second is"),
+        "the scoreboard does not say its speed:\n{out}"
+    );
+    let stop = Instant::now();
+    up.ctrl_c(Duration::from_secs(120));
+    eprintln!(
+        "readme `{}`: every incident caught, total {} s, Ctrl-C to all gone {} s\n{}",
+        readme.scenario_up,
+        started.elapsed().as_secs(),
+        stop.elapsed().as_secs(),
+        rows.join("\n")
     );
 }
 
