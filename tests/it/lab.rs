@@ -26,16 +26,18 @@ for (const f of document.querySelectorAll('figure.chart')) {
   const colours = items
     .map((b) => rgb(b.dataset.stroke))
     .filter((c) => c[0] + c[1] + c[2] > 150);
-  // The warm-up fill, rgba(161, 98, 7, 0.13), over the white plot.
-  const shade = [243, 235, 223];
+  // The warm-up fill, rgba(161, 98, 7, 0.13), on the transparent canvas (the page's white
+  // shows through it).
+  const shade = [161, 98, 7];
   let inked = 0;
   let warmInked = 0;
   if (canvas && f.dataset.state === 'data') {
     const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     for (let i = 0; i < px.length; i += 4) {
-      if (px[i + 3] < 200) continue;
+      const a = px[i + 3];
+      if (a >= 20 && a <= 50 && Math.abs(px[i] - shade[0]) + Math.abs(px[i + 1] - shade[1]) + Math.abs(px[i + 2] - shade[2]) < 30) warmInked++;
+      if (a < 200) continue;
       if (colours.some(([r, g, b]) => Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 40)) inked++;
-      if (Math.abs(px[i] - shade[0]) + Math.abs(px[i + 1] - shade[1]) + Math.abs(px[i + 2] - shade[2]) < 12) warmInked++;
     }
   }
   const box = f.getBoundingClientRect();
@@ -350,8 +352,7 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     b.wait_for(
         "5xx of /login in the traffic chart",
         Duration::from_secs(30),
-        "return [...document.querySelectorAll('#chart-traffic .u-legend .u-series')]\
-         .some((s) => s.textContent.includes('/login 5xx'))",
+        "return !!document.querySelector('#chart-traffic .legend-item[data-label=\"/login 5xx\"]')",
     )
     .await;
     wait_drawn(&b, "the break", Duration::from_secs(10), &GOLDEN).await;
