@@ -46,33 +46,28 @@ function figure(parent, def) {
   return { fig, plot, legend, warm, msg };
 }
 
+function svgEl(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v != null) e.setAttribute(k, String(v));
+  return e;
+}
+
 /** A short line drawn as the series is on the plot: its colour, dash and width (and fill). */
 function sampleLine(s) {
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('class', 'legend-line');
-  svg.setAttribute('width', '26');
-  svg.setAttribute('height', '10');
-  svg.setAttribute('viewBox', '0 0 26 10');
-  svg.setAttribute('aria-hidden', 'true');
-  if (s.fill) {
-    const r = document.createElementNS(SVG, 'rect');
-    r.setAttribute('x', '1');
-    r.setAttribute('y', '1');
-    r.setAttribute('width', '24');
-    r.setAttribute('height', '8');
-    r.setAttribute('fill', s.fill);
-    svg.append(r);
-  }
-  const line = document.createElementNS(SVG, 'line');
-  line.setAttribute('x1', '0');
-  line.setAttribute('y1', '5');
-  line.setAttribute('x2', '26');
-  line.setAttribute('y2', '5');
-  line.setAttribute('stroke', s.stroke);
-  // The plot's width, a little thicker so that a dotted line still reads as dots at this size.
-  line.setAttribute('stroke-width', String(Math.max(2, s.width || 1.5)));
-  if (s.dash) line.setAttribute('stroke-dasharray', s.dash.join(' '));
-  svg.append(line);
+  const svg = svgEl('svg', { class: 'legend-line', width: 26, height: 10, viewBox: '0 0 26 10', 'aria-hidden': 'true' });
+  if (s.fill) svg.append(svgEl('rect', { x: 1, y: 1, width: 24, height: 8, fill: s.fill }));
+  svg.append(
+    svgEl('line', {
+      x1: 0,
+      y1: 5,
+      x2: 26,
+      y2: 5,
+      stroke: s.stroke,
+      // The plot's width, a little thicker so that a dotted line still reads as dots this small.
+      'stroke-width': Math.max(2, s.width || 1.5),
+      'stroke-dasharray': s.dash ? s.dash.join(' ') : null,
+    }),
+  );
   return svg;
 }
 
