@@ -17,7 +17,7 @@ export const PALETTE = ['#1a56db', '#c25400', '#1f7a3a', '#b3161b', '#7c3aed', '
 const FONT = '11px system-ui, sans-serif';
 const HEIGHT = 150;
 const SVG = 'http://www.w3.org/2000/svg';
-// The window of the rate rules (`…:rate5m`), in seconds.
+// The window of the rate rules (`…:rate5m`), in seconds, at real time.
 export const RATE_WINDOW = 300;
 const WARMUP_FILL = 'rgba(161, 98, 7, 0.13)';
 const WARMUP_TEXT = '#7a4a00';
@@ -337,7 +337,7 @@ export class TimeChart extends Base {
     const until = clock(new Date(last.until * 1000));
     this.warm.textContent = last.ongoing
       ? `Warming up until ${until} (shaded): 5-minute rates hold only the data since ${from}, so they read low.`
-      : `Shaded ${from}–${until}: warming up, when 5-minute rates held less than 5 minutes of data and read low.`;
+      : `Shaded ${from}–${until}: warming up, when 5-minute rates held less than a full window of data and read low.`;
   }
 
   paintWarmup(u) {
@@ -364,11 +364,11 @@ export class TimeChart extends Base {
 }
 
 /**
- * When 5-minute rates are partial: the steps of the window where monlab's metrics exist but did
- * not 5 minutes before (`expr` is 1 there), as spans `{from, until, ongoing}`. A span that runs
- * into the present ends 5 minutes after it began.
+ * When 5-minute rates are partial: the steps of the range where monlab's metrics exist but did
+ * not one rate window (`window` seconds) before (`expr` is 1 there), as spans
+ * `{from, until, ongoing}`. A span that runs into the present ends a window after it began.
  */
-export async function warmupSpans(expr, ctx) {
+export async function warmupSpans(expr, window, ctx) {
   const r = await queryRange(expr, ctx.start, ctx.end, ctx.step);
   const spans = [];
   for (const [t] of r.length ? r[0].values : []) {
@@ -378,7 +378,7 @@ export async function warmupSpans(expr, ctx) {
   }
   return spans.map(({ from, to }) => {
     const ongoing = to + ctx.step > ctx.end;
-    return { from, until: ongoing ? from + RATE_WINDOW : to + ctx.step, ongoing };
+    return { from, until: ongoing ? from + window : to + ctx.step, ongoing };
   });
 }
 

@@ -3,8 +3,8 @@
 // charts say so instead (see charts.js for the states).
 
 import { getJson, labelValues } from './api.js';
-import { TimeChart, BucketChart, DensityChart, warmupSpans } from './charts.js';
-import { GOLDEN, ML, SCORE_BUCKETS, DISTRIBUTIONS, WARMUP, routeRegex } from './queries.js';
+import { TimeChart, BucketChart, DensityChart, warmupSpans, RATE_WINDOW } from './charts.js';
+import { GOLDEN, ML, SCORE_BUCKETS, DISTRIBUTIONS, warmupExpr, routeRegex } from './queries.js';
 import { alerts, incidents, scoreboard, distributionNote } from './panels.js';
 import { clock, rangeText } from './format.js';
 
@@ -82,7 +82,8 @@ async function refresh() {
     else alerts.unavailable(status.alertmanager);
     if (status.prometheus.reachable) {
       // One query for every chart of rates; a failure only leaves the warm-up unmarked.
-      ctx.warmup = warmupSpans(WARMUP, ctx).catch(() => []);
+      const rateWindow = RATE_WINDOW / (status.speed || 1);
+      ctx.warmup = warmupSpans(warmupExpr(rateWindow), rateWindow, ctx).catch(() => []);
       for (const c of charts) jobs.push(c.refresh(ctx));
       if (refreshes % 12 === 0) jobs.push(refreshRoutes(ctx).catch(() => {}));
     } else {

@@ -33,8 +33,8 @@ const COMMON = new Set(['alertname', 'severity', 'service', 'job', 'replica', 'p
 // evaluation, but a notice sent before Prometheus has discovered Alertmanager (a few seconds
 // after start) is lost and goes again only after --rules.alert.resend-delay, 1 minute by
 // default: it reached Alertmanager 9 s after three starts of `monlab up` here, and 79 s after a
-// fourth. So it is due a resend delay, two evaluation intervals and some startup after
-// the later of monlab's and Prometheus's starts.
+// fourth. So it is due a resend delay (K times less at a time warp K, as `up --speed` sets it),
+// two evaluation intervals and some startup after the later of monlab's and Prometheus's starts.
 const RESEND_DELAY = 60;
 const STARTUP = 15;
 // The shipped evaluation_interval, for when Prometheus cannot be asked for its own.
@@ -61,7 +61,7 @@ async function heartbeatDue(status, ctx) {
     if (promStart != null) start = Math.max(start, promStart);
     if (groupInterval != null) interval = groupInterval;
   }
-  return { start, interval, due: start + RESEND_DELAY + 2 * interval + STARTUP };
+  return { start, interval, due: start + RESEND_DELAY / (status.speed || 1) + 2 * interval + STARTUP };
 }
 
 /** The runbook link of an alert: the embedded copy of docs/runbooks/, or a full URL. */

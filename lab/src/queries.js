@@ -25,13 +25,17 @@ const byRoute = (m, i) => ({ stroke: PALETTE[i % PALETTE.length], dash: routeDas
 const perSecond = (v) => `${num(v)}/s`;
 
 /**
- * 1 where monlab's metrics exist but did not 5 minutes earlier: the rates of the 5-minute rules
- * are partial there. A restart of monlab within the window keeps the series (rate() handles
- * the reset), so only a first start, or a return after more than 5 minutes away, shows.
- * Only the charts of rates shade it: a ratio of two partial rates, or a quantile of a partial
- * window, is not biased low, just drawn from fewer requests.
+ * 1 where monlab's metrics exist but did not one rate window (`window` seconds: 5 minutes, K
+ * times less at a time warp K) earlier: the rates of the 5-minute rules are partial there. A
+ * restart of monlab within the window keeps the series (rate() handles the reset), so only a
+ * first start, or a return after more than a window away, shows. Only the charts of rates shade
+ * it: a ratio of two partial rates, or a quantile of a partial window, is not biased low, just
+ * drawn from fewer requests.
  */
-export const WARMUP = `count(process_start_time_seconds{${JOB}}) unless count(process_start_time_seconds{${JOB}} offset 5m)`;
+export function warmupExpr(window) {
+  const sel = `process_start_time_seconds{${JOB}}`;
+  return `count(${sel}) unless count(${sel} offset ${Math.round(window * 1000)}ms)`;
+}
 
 /** Golden signals per route. */
 export const GOLDEN = [

@@ -269,6 +269,9 @@ pub struct Status {
     pub admin_api: bool,
     /// When this service started, seconds since the Unix epoch.
     pub started_at: f64,
+    /// The time warp K this service runs at: under `up --speed K` the rules' windows and
+    /// Prometheus's timers are K times shorter, and so are the page's warm-up and heartbeat waits.
+    pub speed: u32,
 }
 
 /// `GET /lab/api/status`: whether each upstream is configured and answers now. Always 200:
@@ -296,6 +299,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         alertmanager,
         admin_api: state.admin_token.is_some(),
         started_at: state.lab.started_at,
+        speed: state.speed.get(),
     })
 }
 
