@@ -12,6 +12,16 @@ export function num(v) {
   return v.toPrecision(2);
 }
 
+/** A ratio as a percentage with three significant digits, `4.2%`. */
+export function percent(v) {
+  return v == null ? '—' : `${num(v * 100)}%`;
+}
+
+/** Seconds as `850 ms` or `1.2 s`. */
+export function seconds(v) {
+  return v == null ? '—' : secondsTicks([v])[0];
+}
+
 /** Decimals that tell ticks `step` apart. */
 function decimals(step) {
   if (!(step > 0)) return 0;

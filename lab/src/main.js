@@ -3,8 +3,8 @@
 // charts say so instead (see charts.js for the states).
 
 import { getJson, labelValues } from './api.js';
-import { TimeChart, BucketChart, DensityChart } from './charts.js';
-import { GOLDEN, ML, SCORE_BUCKETS, DISTRIBUTIONS, routeRegex } from './queries.js';
+import { TimeChart, BucketChart, DensityChart, warmupSpans, RATE_WINDOW } from './charts.js';
+import { GOLDEN, ML, SCORE_BUCKETS, DISTRIBUTIONS, warmupExpr, routeRegex } from './queries.js';
 import { alerts, incidents, scoreboard, distributionNote } from './panels.js';
 import { clock, rangeText } from './format.js';
 
@@ -78,9 +78,12 @@ async function refresh() {
     pill('status-prometheus', 'Prometheus', status.prometheus);
     pill('status-alertmanager', 'Alertmanager', status.alertmanager);
     const jobs = [incidents.refresh(), scoreboard.refresh()];
-    if (status.alertmanager.reachable) jobs.push(alerts.refresh());
+    if (status.alertmanager.reachable) jobs.push(alerts.refresh(status, ctx));
     else alerts.unavailable(status.alertmanager);
     if (status.prometheus.reachable) {
+      // One query for every chart of rates; a failure only leaves the warm-up unmarked.
+      const rateWindow = RATE_WINDOW / (status.speed || 1);
+      ctx.warmup = warmupSpans(warmupExpr(rateWindow), rateWindow, ctx).catch(() => []);
       for (const c of charts) jobs.push(c.refresh(ctx));
       if (refreshes % 12 === 0) jobs.push(refreshRoutes(ctx).catch(() => {}));
     } else {

@@ -1,7 +1,7 @@
 // The panels beside and below the charts: firing alerts, incidents with their buttons, the last
 // scoreboard, and the recovered distributions.
 
-import { getJson, HttpError } from './api.js';
+import { getJson, query, sampleValue, HttpError } from './api.js';
 import { duration, clock, num } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -29,6 +29,41 @@ const SEVERITIES = ['critical', 'major', 'minor'];
 // Labels every monlab alert has; the rest tell two alerts of one name apart (route, feature…).
 const COMMON = new Set(['alertname', 'severity', 'service', 'job', 'replica', 'prometheus', 'monitor']);
 
+// When the first Watchdog should be in Alertmanager. Prometheus sends it at its first
+// evaluation, but a notice sent before Prometheus has discovered Alertmanager (a few seconds
+// after start) is lost and goes again only after --rules.alert.resend-delay, 1 minute by
+// default: it reached Alertmanager 9 s after three starts of `monlab up` here, and 79 s after a
+// fourth. So it is due a resend delay (K times less at a time warp K, as `up --speed` sets it),
+// two evaluation intervals and some startup after the later of monlab's and Prometheus's starts.
+const RESEND_DELAY = 60;
+const STARTUP = 15;
+// The shipped evaluation_interval, for when Prometheus cannot be asked for its own.
+const DEFAULT_INTERVAL = 15;
+
+async function instant(expr, time) {
+  try {
+    const r = await query(expr, time);
+    return r.length ? sampleValue(r[0].value[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** When the first heartbeat is due (seconds since the epoch), and what that was reckoned from. */
+async function heartbeatDue(status, ctx) {
+  let start = status.started_at;
+  let interval = DEFAULT_INTERVAL;
+  if (status.prometheus.reachable) {
+    const [promStart, groupInterval] = await Promise.all([
+      instant('max(process_start_time_seconds{job="prometheus"})', ctx.end),
+      instant('max(prometheus_rule_group_interval_seconds{rule_group=~".+;monlab[.]meta"}) or max(prometheus_rule_group_interval_seconds)', ctx.end),
+    ]);
+    if (promStart != null) start = Math.max(start, promStart);
+    if (groupInterval != null) interval = groupInterval;
+  }
+  return { start, interval, due: start + RESEND_DELAY / (status.speed || 1) + 2 * interval + STARTUP };
+}
+
 /** The runbook link of an alert: the embedded copy of docs/runbooks/, or a full URL. */
 export function runbookHref(url) {
   if (!url) return null;
@@ -39,7 +74,7 @@ export function runbookHref(url) {
 }
 
 export const alerts = {
-  async refresh() {
+  async refresh(status, ctx) {
     let list;
     try {
       list = await getJson('/lab/api/alertmanager/api/v2/alerts?active=true&silenced=false&inhibited=false');
@@ -67,9 +102,27 @@ export const alerts = {
         .map((a) => this.item(a));
       ul.replaceChildren(...(items.length ? items : [el('li', { class: 'none', text: 'none firing' })]));
     }
-    $('heartbeat').textContent = heartbeat
-      ? 'Alerting pipeline alive: the Watchdog heartbeat alert is firing, as it always should.'
-      : 'No Watchdog heartbeat: the alerting pipeline from Prometheus to Alertmanager may be broken.';
+    await this.heartbeat(heartbeat, status, ctx);
+  },
+
+  /** Alive, not due yet, or missing: a young stack's silence is not an alarm. */
+  async heartbeat(firing, status, ctx) {
+    const box = $('heartbeat');
+    if (firing) {
+      box.dataset.state = 'alive';
+      box.textContent = 'Alerting pipeline alive: the Watchdog heartbeat alert is firing, as it always should.';
+      return;
+    }
+    const { start, interval, due } = await heartbeatDue(status, ctx);
+    const now = Date.now() / 1000;
+    const by = clock(new Date(due * 1000));
+    if (now < due) {
+      box.dataset.state = 'waiting';
+      box.textContent = `Waiting for the first Watchdog heartbeat: the stack started ${duration(now - start)} ago; with rules evaluated every ${duration(interval)} the first one is due by ${by}.`;
+    } else {
+      box.dataset.state = 'missing';
+      box.textContent = `No Watchdog heartbeat, and it was due by ${by}: the alerting pipeline from Prometheus to Alertmanager may be broken.`;
+    }
   },
 
   item(a) {

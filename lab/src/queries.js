@@ -3,7 +3,7 @@
 // `ctx.routes` is a PromQL-quoted regular expression of route templates.
 
 import { PALETTE } from './charts.js';
-import { percentTicks, secondsTicks, plainTicks } from './format.js';
+import { percentTicks, secondsTicks, plainTicks, num, percent, seconds } from './format.js';
 
 const JOB = 'job="monlab"';
 
@@ -22,6 +22,20 @@ const routeDash = (() => {
   };
 })();
 const byRoute = (m, i) => ({ stroke: PALETTE[i % PALETTE.length], dash: routeDash(m.route) });
+const perSecond = (v) => `${num(v)}/s`;
+
+/**
+ * 1 where monlab's metrics exist but did not one rate window (`window` seconds: 5 minutes, K
+ * times less at a time warp K) earlier: the rates of the 5-minute rules are partial there. A
+ * restart of monlab within the window keeps the series (rate() handles the reset), so only a
+ * first start, or a return after more than a window away, shows. Only the charts of rates shade
+ * it: a ratio of two partial rates, or a quantile of a partial window, is not biased low, just
+ * drawn from fewer requests.
+ */
+export function warmupExpr(window) {
+  const sel = `process_start_time_seconds{${JOB}}`;
+  return `count(${sel}) unless count(${sel} offset ${Math.round(window * 1000)}ms)`;
+}
 
 /** Golden signals per route. */
 export const GOLDEN = [
@@ -30,10 +44,14 @@ export const GOLDEN = [
     title: 'Request rate by status class',
     axis: 'requests/s',
     ticks: plainTicks,
+    format: perSecond,
+    warmup: true,
     queries: (ctx) => [
       {
         expr: `sum by (route, class) (label_replace(job_route_code:monlab_http_requests:rate5m{${JOB}, route=~"${ctx.routes}"}, "class", "\${1}xx", "code", "([0-9])[0-9][0-9]"))`,
         legend: (m) => `${m.route} ${m.class}`,
+        group: (m) => m.route,
+        short: (m) => m.class,
         style: (m) => ({ stroke: CLASS_COLOUR[m.class] || '#4b5563', dash: routeDash(m.route) }),
       },
     ],
@@ -43,6 +61,7 @@ export const GOLDEN = [
     title: 'Server error ratio (share of answers that are 5xx)',
     axis: 'share of requests',
     ticks: percentTicks,
+    format: percent,
     minSpan: 0.01,
     queries: (ctx) => [
       { expr: `job_route:monlab_http_errors:ratio_rate5m{${JOB}, route=~"${ctx.routes}"}`, legend: (m) => `${m.route}, 5m`, style: byRoute },
@@ -55,11 +74,14 @@ export const GOLDEN = [
     title: 'Latency p50 / p90 / p99',
     axis: 'latency',
     ticks: secondsTicks,
+    format: seconds,
     minSpan: 0.01,
     queries: (ctx) => [
       {
         expr: `job_route_quantile:monlab_http_request_duration_seconds:histogram_quantile{${JOB}, route=~"${ctx.routes}"}`,
         legend: (m) => `${m.route} p${Math.round(Number(m.quantile) * 100)}`,
+        group: (m) => m.route,
+        short: (m) => `p${Math.round(Number(m.quantile) * 100)}`,
         style: (m) => ({ stroke: QUANTILE_COLOUR[m.quantile] || '#4b5563', dash: routeDash(m.route) }),
       },
     ],
@@ -80,6 +102,8 @@ export const GOLDEN = [
     title: 'Shed requests (turned away at the limit)',
     axis: 'requests/s',
     ticks: plainTicks,
+    format: perSecond,
+    warmup: true,
     minSpan: 0.1,
     queries: (ctx) => [
       { expr: `job_route:monlab_http_requests_shed:rate5m{${JOB}, route=~"${ctx.routes}"}`, legend: (m) => m.route, style: byRoute },
@@ -90,6 +114,7 @@ export const GOLDEN = [
     title: 'Latency SLO: share of work requests slower than 0.25 s',
     axis: 'share of requests',
     ticks: percentTicks,
+    format: percent,
     minSpan: 0.02,
     queries: () => [
       { expr: `job:monlab_http_latency_slo_errors:ratio_rate5m{${JOB}}`, legend: () => 'slow share, 5m', style: () => ({ stroke: PALETTE[3] }) },
@@ -148,6 +173,7 @@ export const ML = [
     title: 'Fallback share (predictions the rules answered)',
     axis: 'share of predictions',
     ticks: percentTicks,
+    format: percent,
     minSpan: 0.05,
     queries: () => [{ expr: `job:monlab_predictions_fallback:ratio_rate5m{${JOB}}`, legend: () => 'fallback share, 5m', style: () => ({ stroke: PALETTE[1] }) }],
     empty: 'No predictions in this window: the share is undefined.',
@@ -157,6 +183,7 @@ export const ML = [
     title: 'Accuracy from feedback (labelled predictions, 5m)',
     axis: 'share correct',
     ticks: percentTicks,
+    format: percent,
     zero: false,
     minSpan: 0.05,
     queries: () => [{ expr: `job_source:monlab_model_accuracy:ratio_rate5m{${JOB}}`, legend: (m) => m.source, style: byFeature }],

@@ -45,6 +45,8 @@ pub struct Lab {
     /// The Alertmanager whose alerts the page lists, when configured.
     pub alertmanager: Option<proxy::Upstream>,
     scoreboard: Mutex<Option<StoredScoreboard>>,
+    // When this service started, so the page can tell a heartbeat not due yet from a missing one.
+    started_at: f64,
     // One recovery at a time: each reads every bucket series of the window and fits five
     // families twice, which is worth doing on demand but not concurrently.
     recovering: tokio::sync::Semaphore,
@@ -63,6 +65,7 @@ impl Lab {
                 .as_deref()
                 .map(proxy::Upstream::alertmanager),
             scoreboard: Mutex::new(None),
+            started_at: crate::service::alerts::now_seconds(),
             recovering: tokio::sync::Semaphore::new(1),
         }
     }
@@ -264,6 +267,11 @@ pub struct Status {
     pub alertmanager: proxy::Probe,
     /// Whether the admin API is on (a token is configured); the page's buttons need it.
     pub admin_api: bool,
+    /// When this service started, seconds since the Unix epoch.
+    pub started_at: f64,
+    /// The time warp K this service runs at: under `up --speed K` the rules' windows and
+    /// Prometheus's timers are K times shorter, and so are the page's warm-up and heartbeat waits.
+    pub speed: u32,
 }
 
 /// `GET /lab/api/status`: whether each upstream is configured and answers now. Always 200:
@@ -290,6 +298,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
         prometheus,
         alertmanager,
         admin_api: state.admin_token.is_some(),
+        started_at: state.lab.started_at,
+        speed: state.speed.get(),
     })
 }
 

@@ -126,6 +126,10 @@ async fn without_upstreams_the_lab_says_they_are_not_configured() {
         .unwrap()
         .contains("--alertmanager-url"));
     assert_eq!(s["admin_api"], true);
+    let started = s["started_at"].as_f64().unwrap();
+    let now = crate::service::alerts::now_seconds();
+    assert!(started <= now && started > now - 60.0, "{started} vs {now}");
+    assert_eq!(s["speed"], 1);
 
     let q = get(&app, "/lab/api/prometheus/api/v1/query?query=up").await;
     assert_eq!(q.status, StatusCode::NOT_FOUND);

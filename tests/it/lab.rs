@@ -13,28 +13,51 @@ use crate::incidents::start_load;
 use serde_json::Value;
 use std::time::Duration;
 
-/// Every chart on the page: its state, its message, its legend and how many pixels of the
-/// canvas are in one of its series' colours (what was actually drawn, not the axes).
+/// Every chart on the page: its state, its message, its legend (each series' label, stroke and
+/// dash, and whether every entry is shown inside the figure), how many pixels of the canvas are
+/// in one of its series' colours (what was actually drawn, not the axes) and how many in the
+/// warm-up band's shade.
 const CHARTS: &str = r#"
+const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 const out = {};
 for (const f of document.querySelectorAll('figure.chart')) {
   const canvas = f.querySelector('canvas');
-  const colours = [...f.querySelectorAll('.u-legend .u-series .u-marker')]
-    .map((m) => (getComputedStyle(m).borderColor.match(/\d+/g) || []).slice(0, 3).map(Number))
-    .filter((c) => c.length === 3 && c[0] + c[1] + c[2] > 150);
+  const items = [...f.querySelectorAll('.legend .legend-item')];
+  const colours = items
+    .map((b) => rgb(b.dataset.stroke))
+    .filter((c) => c[0] + c[1] + c[2] > 150);
+  // The warm-up fill, rgba(161, 98, 7, 0.13), on the transparent canvas (the page's white
+  // shows through it).
+  const shade = [161, 98, 7];
   let inked = 0;
+  let warmInked = 0;
   if (canvas && f.dataset.state === 'data') {
     const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     for (let i = 0; i < px.length; i += 4) {
-      if (px[i + 3] < 200) continue;
+      const a = px[i + 3];
+      if (a >= 20 && a <= 50 && Math.abs(px[i] - shade[0]) + Math.abs(px[i + 1] - shade[1]) + Math.abs(px[i + 2] - shade[2]) < 30) warmInked++;
+      if (a < 200) continue;
       if (colours.some(([r, g, b]) => Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 40)) inked++;
     }
   }
+  const box = f.getBoundingClientRect();
+  const legend = f.querySelector('.legend');
+  const legendShown = items.every((b) => {
+    const r = b.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.top >= box.top && r.bottom <= box.bottom && r.left >= box.left && r.right <= box.right;
+  }) && legend.scrollHeight <= legend.clientHeight + 1;
+  const note = f.querySelector('.warmup-note');
   out[f.id] = {
     state: f.dataset.state,
+    series: Number(f.dataset.series || 0),
     message: f.querySelector('.chart-msg').textContent,
-    legend: [...f.querySelectorAll('.u-legend .u-series')].map((s) => s.textContent.trim()).filter((t) => t),
+    legend: items.map((b) => b.dataset.label),
+    styles: items.map((b) => `${b.dataset.stroke} ${b.dataset.dash}`),
+    values: items.map((b) => b.getAttribute('aria-label')),
+    legendShown,
     inked,
+    warmInked,
+    warmup: note && !note.hidden ? note.textContent : '',
   };
 }
 return out;
@@ -77,6 +100,26 @@ async fn wait_drawn(b: &Browser, what: &str, timeout: Duration, ids: &[&str]) ->
     }
 }
 
+/// How many refreshes the page has finished.
+async fn refreshes(b: &Browser) -> u64 {
+    b.eval("return Number(document.body.dataset.refreshes || 0)")
+        .await
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The heartbeat line's state (`alive`, `waiting`, `missing`, or empty before the alert list
+/// was read) and its text.
+async fn heartbeat(b: &Browser) -> (String, String) {
+    let v = b
+        .eval("const h = document.getElementById('heartbeat'); return [h.dataset.state || '', h.textContent]")
+        .await;
+    (
+        v[0].as_str().unwrap_or_default().to_string(),
+        v[1].as_str().unwrap_or_default().to_string(),
+    )
+}
+
 /// The incident row's `data-active`.
 async fn row_active(b: &Browser, name: &str) -> bool {
     b.eval(&format!(
@@ -116,12 +159,73 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     b.click("#range option[value='300']").await;
 
     // The charts show data: every golden-signal chart drew its series.
-    let charts = wait_drawn(&b, "the golden signals", Duration::from_secs(90), &GOLDEN).await;
+    wait_drawn(&b, "the golden signals", Duration::from_secs(90), &GOLDEN).await;
+    // Each of the latency chart's nine lines (three routes, three quantiles) has its own entry,
+    // shown in full, with its own line: colour for the quantile, dash for the route.
+    b.wait_for(
+        "nine entries in the latency legend",
+        Duration::from_secs(60),
+        "return document.querySelectorAll('#chart-latency .legend-item').length === 9",
+    )
+    .await;
+    let charts = wait_drawn(&b, "the golden signals", Duration::from_secs(10), &GOLDEN).await;
+    for id in GOLDEN {
+        let c = &charts[id];
+        let styles = c["styles"].as_array().unwrap();
+        let distinct: std::collections::HashSet<_> = styles.iter().map(Value::to_string).collect();
+        assert_eq!(
+            c["legend"].as_array().unwrap().len(),
+            c["series"].as_u64().unwrap() as usize,
+            "{id}: {c}"
+        );
+        assert_eq!(
+            distinct.len(),
+            styles.len(),
+            "{id}: two series look alike: {c}"
+        );
+        assert_eq!(
+            c["legendShown"], true,
+            "{id}: a legend entry is hidden: {c}"
+        );
+    }
+    let latency = charts["chart-latency"]["legend"].to_string();
+    for route in ["/login", "/predict", "/random"] {
+        for q in ["p50", "p90", "p99"] {
+            assert!(
+                latency.contains(&format!("{route} {q}")),
+                "{route} {q} not in {latency}"
+            );
+        }
+    }
     let traffic = charts["chart-traffic"]["legend"].to_string();
     assert!(
         traffic.contains("/login 2xx") && traffic.contains("/random 2xx"),
         "{traffic}"
     );
+    // The stack is minutes old: the charts of 5-minute rates shade their warm-up and say
+    // until when it lasts; the ratios and quantiles, which it does not bias, do not.
+    for id in ["chart-traffic", "chart-shed"] {
+        let c = &charts[id];
+        assert!(
+            c["warmup"]
+                .as_str()
+                .unwrap()
+                .starts_with("Warming up until"),
+            "{id}: {c}"
+        );
+        assert!(
+            c["warmInked"].as_u64().unwrap() > 500,
+            "{id}: no band drawn: {c}"
+        );
+    }
+    for id in [
+        "chart-errors",
+        "chart-latency",
+        "chart-concurrency",
+        "chart-slo",
+    ] {
+        assert_eq!(charts[id]["warmup"], "", "{id}");
+    }
     // The model's charts fill in as predictions and feedback arrive; none is ever blank.
     let charts = wait_drawn(
         &b,
@@ -145,6 +249,13 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         );
     }
     assert_eq!(b.text("#status-prometheus").await, "Prometheus: connected");
+    // The alert list was read (the heartbeat line is written with it) before it is judged.
+    b.wait_for(
+        "the alert list read",
+        Duration::from_secs(30),
+        "return document.getElementById('heartbeat').dataset.state",
+    )
+    .await;
     assert_eq!(b.text("#alerts-critical").await, "none firing");
 
     // The distributions, recovered on demand: the buckets, the fit and the truth.
@@ -185,7 +296,17 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         .text("#admin-error")
         .await
         .contains("Enter the admin token first"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two refreshes later the page has read the incidents again: still inactive.
+    let seen = refreshes(&b).await;
+    b.wait_for(
+        "two refreshes after the refused start",
+        Duration::from_secs(30),
+        &format!(
+            "return Number(document.body.dataset.refreshes) >= {}",
+            seen + 2
+        ),
+    )
+    .await;
     assert!(!row_active(&b, "auth-down").await);
     let states = stack.admin().list().await.unwrap();
     assert!(states.iter().all(|s| !s.active), "{states:?}");
@@ -231,8 +352,7 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     b.wait_for(
         "5xx of /login in the traffic chart",
         Duration::from_secs(30),
-        "return [...document.querySelectorAll('#chart-traffic .u-legend .u-series')]\
-         .some((s) => s.textContent.includes('/login 5xx'))",
+        "return !!document.querySelector('#chart-traffic .legend-item[data-label=\"/login 5xx\"]')",
     )
     .await;
     wait_drawn(&b, "the break", Duration::from_secs(10), &GOLDEN).await;
@@ -253,6 +373,33 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         "return !document.querySelector('#alerts-critical li[data-alertname=\"MonlabLoginsFailing\"]')",
     )
     .await;
+
+    // A second of extra latency on /random: the legend puts the slow p99 under /random, and
+    // the other routes' p99 stay where they were.
+    b.type_into("tr[data-incident=extra-latency] input[type=number]", "1")
+        .await;
+    b.click("button[data-action=start][data-incident=extra-latency]")
+        .await;
+    let p99 = b
+        .wait_for(
+            "/random p99 above 1 s in the latency legend",
+            Duration::from_secs(60),
+            r#"const v = (label) => {
+                 const b = document.querySelector(`#chart-latency .legend-item[data-label="${label}"]`);
+                 const m = b && /^([0-9.]+) (ms|s)$/.exec(b.getAttribute('aria-label').slice(label.length + 1));
+                 return m ? Number(m[1]) * (m[2] === 'ms' ? 0.001 : 1) : null;
+               };
+               const r = v('/random p99');
+               return r != null && r >= 1 ? [r, v('/login p99'), v('/predict p99')] : null;"#,
+        )
+        .await;
+    for (i, route) in [(1, "/login"), (2, "/predict")] {
+        let v = p99[i].as_f64().unwrap();
+        assert!(
+            v < 1.0,
+            "{route} p99 {v} s while only /random is slowed: {p99}"
+        );
+    }
     drop(stop_load);
     load.await.unwrap();
 }
@@ -323,7 +470,17 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         "return document.getElementById('status-prometheus').textContent === 'Prometheus: connected'",
     )
     .await;
-    let board = b.text("#scoreboard").await;
+    // The scoreboard is read in the same refresh as the charts, after the status pill: wait
+    // for it rather than read its "loading…".
+    let board = b
+        .wait_for(
+            "the posted scoreboard",
+            Duration::from_secs(30),
+            "const t = document.getElementById('scoreboard').innerText; \
+             return t.includes('three-incidents') ? t : null",
+        )
+        .await;
+    let board = board.as_str().unwrap().replace(['\t', '\n'], " ");
     for expected in [
         "scenarios/three-incidents.toml",
         "not every incident caught",
@@ -331,6 +488,21 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         "slow-users MINOR — — — MISSED",
     ] {
         assert!(board.contains(expected), "{expected:?} not in {board:?}");
+    }
+
+    // A young stack's heartbeat is awaited, never reported missing, until it comes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (state, text) = heartbeat(&b).await;
+        assert_ne!(state, "missing", "{text}");
+        if state == "alive" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat in 120 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     stack.prometheus.signal("KILL");
@@ -360,7 +532,11 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         "Prometheus: unreachable"
     );
     // Alertmanager still answers: its panel still lists alerts rather than a warning.
-    assert!(b.text("#alerts-message").await.is_empty());
+    assert_eq!(
+        b.eval("return [document.getElementById('alerts-message').hidden, document.getElementById('alerts').hidden]")
+            .await,
+        serde_json::json!([true, false])
+    );
 
     // Recovering on demand says so too.
     b.click("#recover").await;
@@ -416,4 +592,87 @@ async fn a_played_scenario_leaves_its_scoreboard_on_the_lab() {
     assert_eq!(b["passed"], false);
     assert_eq!(b["rows"][0]["incident"], "slow-users");
     assert_eq!(b["rows"][0]["alert"], Value::Null);
+}
+
+/// An Alertmanager that no Prometheus feeds: the heartbeat never comes. The page waits for it
+/// while it is not due yet (a young stack is not broken) and says it is missing once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
+    use crate::harness::{
+        deploy_dir, free_port, require_tool, temp_dir, wait_http_ok, write_file, Monlab, Proc,
+    };
+    let dir = temp_dir("monlab-lab-heartbeat");
+    let am_port = free_port();
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    let monlab = Monlab::start(&["--alertmanager-url", &am_url]);
+    let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &monlab.addr.to_string())
+        .expect("derive alertmanager.yml");
+    let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
+    let mut cmd = std::process::Command::new(require_tool(
+        "prometheus-alertmanager",
+        "prometheus-alertmanager",
+    ));
+    cmd.arg(format!("--config.file={}", am_yml.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=");
+    let mut am = Proc::spawn(cmd);
+    wait_http_ok(
+        &format!("{am_url}/-/ready"),
+        Duration::from_secs(30),
+        &mut am,
+    );
+    let status: Value = reqwest::get(monlab.url("/lab/api/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let started = status["started_at"].as_f64().unwrap();
+    // Without a Prometheus to ask, the page assumes the shipped 15 s evaluation interval:
+    // due a minute's resend delay, two intervals and 15 s of startup after monlab started.
+    let due = started + 60.0 + 2.0 * 15.0 + 15.0;
+
+    let b = Browser::start().await;
+    b.goto(&monlab.url("/lab")).await;
+    let waiting = b
+        .wait_for(
+            "the heartbeat awaited",
+            Duration::from_secs(30),
+            "const h = document.getElementById('heartbeat'); \
+             return h.dataset.state === 'waiting' ? h.textContent : null",
+        )
+        .await;
+    let waiting = waiting.as_str().unwrap();
+    assert!(
+        waiting.starts_with("Waiting for the first Watchdog heartbeat")
+            && waiting.contains("due by"),
+        "{waiting}"
+    );
+    // It stays awaited until it is due, then the page says it is missing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (state, text) = heartbeat(&b).await;
+        let now = monlab::service::alerts::now_seconds();
+        if state == "missing" {
+            assert!(
+                now >= due - 1.0,
+                "missing {:.0} s before it was due: {text}",
+                due - now
+            );
+            assert!(text.contains("may be broken"), "{text}");
+            break;
+        }
+        assert_eq!(state, "waiting", "{text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {state:?} long after it was due: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Saying it is missing took no more than a refresh (5 s) past the due time.
+    assert!(monlab::service::alerts::now_seconds() < due + 10.0);
 }
