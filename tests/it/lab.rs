@@ -142,7 +142,7 @@ fn screenshot_to(png: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
-    let stack = Stack::start(&[]);
+    let stack = Stack::warped(crate::incidents::SPEED, &[]);
     let (stop_load, load) = start_load(&stack, 10);
     stack
         .wait_until(
