@@ -77,6 +77,10 @@ async function refresh() {
     }
     pill('status-prometheus', 'Prometheus', status.prometheus);
     pill('status-alertmanager', 'Alertmanager', status.alertmanager);
+    // The time warp: charts keep the wall clock, incidents and scoreboards count system time.
+    const speed = status.speed || 1;
+    $('status-speed').hidden = speed <= 1;
+    $('status-speed').textContent = `time warp ${speed}× — 1 wall second is ${speed} system seconds`;
     const jobs = [incidents.refresh(), scoreboard.refresh()];
     if (status.alertmanager.reachable) jobs.push(alerts.refresh(status, ctx));
     else alerts.unavailable(status.alertmanager);

@@ -382,7 +382,8 @@ export const scoreboard = {
       );
       return;
     }
-    const head = el('p', {}, el('strong', { text: b.scenario || 'scenario' }), ` · received ${clock(new Date(b.received_at * 1000))} · `, el('span', { class: b.passed ? 'verdict-caught' : 'verdict-missed', text: b.passed ? 'every incident caught at its severity' : 'not every incident caught' }));
+    const warp = b.speed > 1 ? ` · time warp ${b.speed}×, times in system seconds` : '';
+    const head = el('p', {}, el('strong', { text: b.scenario || 'scenario' }), ` · received ${clock(new Date(b.received_at * 1000))}${warp} · `, el('span', { class: b.passed ? 'verdict-caught' : 'verdict-missed', text: b.passed ? 'every incident caught at its severity' : 'not every incident caught' }));
     const rowsEls = b.rows.map((r) => {
       const caught = r.alert != null && r.over_severity.length === 0;
       const verdict = r.alert == null ? 'MISSED' : r.over_severity.length ? `over-paged: ${r.over_severity.join(', ')}` : 'caught';

@@ -249,6 +249,14 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         );
     }
     assert_eq!(b.text("#status-prometheus").await, "Prometheus: connected");
+    // The page says the time warp the stack runs at.
+    assert_eq!(
+        b.text("#status-speed").await,
+        format!(
+            "time warp {k}× — 1 wall second is {k} system seconds",
+            k = stack.speed
+        )
+    );
     // The alert list was read (the heartbeat line is written with it) before it is judged.
     b.wait_for(
         "the alert list read",
