@@ -161,6 +161,30 @@ fn negative_numbers_reach_the_check_that_names_the_flag() {
 }
 
 #[test]
+fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["serve", "--speed", "0"], "from 1 to 60"),
+        (
+            &["load", "--speed", "61", "--duration", "1s"],
+            "from 1 to 60",
+        ),
+        (&["up", "--speed", "fast"], "from 1 to 60"),
+        // 50 requests/s at 60x would be 3,000/s on the wall clock.
+        (&["up", "--speed", "60", "--load-rate", "50"], "--load-rate"),
+    ];
+    for (args, names) in cases {
+        let (code, stderr) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(
+            lines[0].contains("--speed") && lines[0].contains(names),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn help_and_version_exit_0() {
     for args in [vec!["--help"], vec!["--version"], vec!["serve", "--help"]] {
         let (code, _) = run(&args, &[]);
