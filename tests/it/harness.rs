@@ -301,6 +301,20 @@ pub struct Stack {
     _dir: tempfile::TempDir,
 }
 
+/// Starts a lone Alertmanager (no cluster) with config `yml` and storage `storage` on
+/// 127.0.0.1:`port`; the caller waits for it to be ready.
+pub fn spawn_alertmanager(yml: &Path, storage: &Path, port: u16) -> Proc {
+    let mut cmd = Command::new(require_tool(
+        "prometheus-alertmanager",
+        "prometheus-alertmanager",
+    ));
+    cmd.arg(format!("--config.file={}", yml.display()))
+        .arg(format!("--storage.path={}", storage.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=");
+    Proc::spawn(cmd)
+}
+
 /// The repository's deploy folder.
 pub fn deploy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -325,7 +339,6 @@ impl Stack {
     fn start_at(speed: monlab::warp::Speed, serve_flags: &[&str]) -> Self {
         let warped = speed != monlab::warp::Speed::ONE;
         let prometheus_bin = require_tool("prometheus", "prometheus");
-        let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
         let (prom_port, am_port, pg_port) = (free_port(), free_port(), free_port());
         // The lab page reads this stack's Prometheus and Alertmanager, as under `monlab up`.
         let (lab_prom, lab_am) = (
@@ -394,15 +407,7 @@ impl Stack {
             cmd.args(monlab::warp::prometheus_flags(speed));
         }
         let mut prometheus = Proc::spawn(cmd);
-        let mut cmd = Command::new(alertmanager_bin);
-        cmd.arg(format!("--config.file={}", am_yml.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=");
-        let mut alertmanager = Proc::spawn(cmd);
+        let mut alertmanager = spawn_alertmanager(&am_yml, &dir.path().join("am"), am_port);
         let mut cmd = Command::new(require_tool(
             "prometheus-pushgateway",
             "prometheus-pushgateway",

@@ -606,9 +606,7 @@ async fn a_played_scenario_leaves_its_scoreboard_on_the_lab() {
 /// while it is not due yet (a young stack is not broken) and says it is missing once it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
-    use crate::harness::{
-        deploy_dir, free_port, require_tool, temp_dir, wait_http_ok, write_file, Monlab, Proc,
-    };
+    use crate::harness::{deploy_dir, free_port, temp_dir, wait_http_ok, write_file, Monlab};
     let dir = temp_dir("monlab-lab-heartbeat");
     let am_port = free_port();
     let am_url = format!("http://127.0.0.1:{am_port}");
@@ -616,18 +614,7 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
     let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &monlab.addr.to_string())
         .expect("derive alertmanager.yml");
     let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
-    let mut cmd = std::process::Command::new(require_tool(
-        "prometheus-alertmanager",
-        "prometheus-alertmanager",
-    ));
-    cmd.arg(format!("--config.file={}", am_yml.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("am").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-        .arg("--cluster.listen-address=");
-    let mut am = Proc::spawn(cmd);
+    let mut am = crate::harness::spawn_alertmanager(&am_yml, &dir.path().join("am"), am_port);
     wait_http_ok(
         &format!("{am_url}/-/ready"),
         Duration::from_secs(30),
