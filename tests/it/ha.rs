@@ -36,17 +36,25 @@ async fn get_json(url: &str) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-/// A free base port whose next `n` neighbours are free too.
-fn free_run(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = free_port();
-        if base < 60000
-            && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+/// A base port such that `base + o` is free for every offset `o`. Bases come from below the
+/// kernel's ephemeral range (32768 and up), where the other tests' sockets and free ports
+/// live, so a run of ports is not cut by a connection that happens to hold one (a run of 103
+/// ephemeral ports was not found once while six tests ran).
+fn free_ports_at(offsets: &[u16]) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Different calls in one run start at different places; the process id spreads runs.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 50) as u16 * 150;
+    for _ in 0..60 {
+        let base = 20_000 + (spread + NEXT.fetch_add(150, Ordering::Relaxed)) % 12_000;
+        if offsets
+            .iter()
+            .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok())
         {
             return base;
         }
     }
-    panic!("no run of {n} free ports");
+    panic!("no base port below 32768 with {offsets:?} free");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +62,9 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     let data = temp_dir("monlab-ha");
     let k = crate::incidents::SPEED;
     let wall = |secs: u64| Duration::from_secs(secs) / k;
-    let (port, pport, aport) = (free_run(3), free_run(2), free_run(103));
+    let (port, pport) = (free_ports_at(&[0, 1, 2]), free_ports_at(&[0, 1]));
+    // Three Alertmanagers and their cluster ports, 100 above.
+    let aport = free_ports_at(&[0, 1, 2, 100, 101, 102]);
     let (vm, pg) = (free_port(), free_port());
     let args: Vec<String> = [
         "up",
