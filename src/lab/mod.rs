@@ -98,7 +98,7 @@ pub struct ScoreboardPost {
     #[serde(default)]
     pub scenario: Option<String>,
     /// The time warp K the scenario was played at (1 when absent).
-    #[serde(default = "one")]
+    #[serde(default = "crate::warp::real_time")]
     pub speed: u32,
     /// One row per incident of the scenario.
     pub rows: Vec<Row>,
@@ -167,14 +167,10 @@ pub struct StoredScoreboard {
     /// Whether every incident was caught at its severity.
     pub passed: bool,
     /// The time warp K of the play; the rows' times are system seconds.
-    #[serde(default = "one")]
+    #[serde(default = "crate::warp::real_time")]
     pub speed: u32,
     /// The rows.
     pub rows: Vec<Row>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 /// Answer of `GET /lab/api/scoreboard`.

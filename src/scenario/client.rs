@@ -96,10 +96,7 @@ impl AdminClient {
                 message: format!("unexpected answer ({e})"),
             });
         }
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
+        let message = crate::service::error::message_of(body);
         if status == 401 && self.token.is_none() {
             Err(ClientError::Refused {
                 status,

@@ -197,12 +197,8 @@ pub struct Scoreboard {
     /// One row per step.
     pub rows: Vec<Row>,
     /// The time warp K the system ran at; the rows' times are system seconds.
-    #[serde(default = "one")]
+    #[serde(default = "crate::warp::real_time")]
     pub speed: u32,
-}
-
-fn one() -> u32 {
-    1
 }
 
 impl std::fmt::Display for Scoreboard {

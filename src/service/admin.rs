@@ -51,14 +51,10 @@ pub struct IncidentChange {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IncidentList {
     /// The service's time warp K: durations here are in system seconds, K per wall second.
-    #[serde(default = "one")]
+    #[serde(default = "crate::warp::real_time")]
     pub speed: u32,
     /// Every incident.
     pub incidents: Vec<IncidentState>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 /// An incident's state with its time left in system seconds (wall seconds times K).
@@ -193,7 +189,7 @@ pub async fn start(
         field: e.field.into(),
         message: e.message,
     })?;
-    let was_active = state.faults.state(incident).active;
+    let was_active = state.faults.is_active(incident);
     // `for` is system time; under the time warp it lasts K times less on the wall clock.
     let started = in_system_time(
         state

@@ -77,11 +77,7 @@ impl Peers {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let text = r.text().await.unwrap_or_default();
-                        let message = serde_json::from_str::<serde_json::Value>(&text)
-                            .ok()
-                            .and_then(|v| v["message"].as_str().map(str::to_string))
-                            .unwrap_or(text);
-                        Err(format!("HTTP {status}: {message}"))
+                        Err(format!("HTTP {status}: {}", super::error::message_of(text)))
                     }
                     Err(e) => Err(innermost(&e)),
                 };
