@@ -14,6 +14,15 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// Runs monlab with `args`, asserts exit status 2 and one non-empty line on stderr; returns it.
+fn refused_in_one_line(args: &[&str]) -> String {
+    let (code, stderr) = run(args, &[]);
+    assert_eq!(code, 2, "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+    lines[0].to_string()
+}
+
 #[test]
 fn bad_flags_env_and_files_exit_2_with_one_line() {
     let dir = temp_dir("monlab-cli");
@@ -173,13 +182,10 @@ fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
         (&["up", "--speed", "60", "--load-rate", "50"], "--load-rate"),
     ];
     for (args, names) in cases {
-        let (code, stderr) = run(args, &[]);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        let line = refused_in_one_line(args);
         assert!(
-            lines[0].contains("--speed") && lines[0].contains(names),
-            "{args:?}: {stderr}"
+            line.contains("--speed") && line.contains(names),
+            "{args:?}: {line}"
         );
     }
 }
@@ -219,10 +225,7 @@ fn report_refuses_bad_periods_and_missing_stores_in_one_line() {
         ),
     ];
     for (args, names) in cases {
-        let (code, stderr) = run(args, &[]);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
-        assert!(lines[0].contains(names), "{args:?}: {stderr}");
+        let line = refused_in_one_line(args);
+        assert!(line.contains(names), "{args:?}: {line}");
     }
 }

@@ -152,8 +152,25 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         out.contains("restarting"),
         "up did not restart the killed members:\n{out}"
     );
-    // A restarted member needs real seconds to start, whatever the warp: give it 10 s.
-    tokio::time::sleep(wall(60).max(Duration::from_secs(10))).await;
+    // Wait until both are back and ready (a restart takes real seconds at any warp), then
+    // watch a system minute in which they must send nothing more.
+    for url in [
+        format!("{prom_b}/-/ready"),
+        format!("http://127.0.0.1:{}/-/ready", aport + 1),
+    ] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} not ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(wall(60)).await;
     let dedup = admin.notifications(0).await.unwrap();
     let count = |status: &str| {
         dedup
@@ -230,7 +247,6 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         md.contains("| error-share |") && md.contains("MonlabHighErrorRatio (critical)"),
         "{md}"
     );
-    let _ = prom_b;
     up.signal("TERM");
     assert_eq!(
         up.wait_exit(Duration::from_secs(120)),
