@@ -1,6 +1,8 @@
 //! monlab: a simulated production system with its monitoring built in.
 //!
-//! - [`cli`]: the command line; [`commands`]: runs it; [`config`]: flags, env and file, validated.
+//! - [`cli`]: the command line, every setting declared once; [`cmd`]: one module per command,
+//!   filling its feature's config and running it; [`settings`]: the config file and the
+//!   one parser per kind of value.
 //! - [`service`]: the simulated system (router, endpoints, load shedding, shutdown).
 //! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
 //! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
@@ -22,8 +24,7 @@
 
 pub mod batch;
 pub mod cli;
-pub mod commands;
-pub mod config;
+pub mod cmd;
 pub mod distribution;
 pub mod faults;
 pub mod lab;
@@ -35,6 +36,7 @@ pub mod report;
 pub mod scenario;
 pub mod score;
 pub mod service;
+pub mod settings;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;

@@ -37,6 +37,20 @@ pub struct BatchConfig {
     pub seed: u64,
 }
 
+impl Default for BatchConfig {
+    /// The local Pushgateway, a 200,000-row backfill every 10 minutes, seed 1.
+    fn default() -> Self {
+        Self {
+            pushgateway: "http://127.0.0.1:9091".into(),
+            job: "monlab-backfill".into(),
+            rows: 200_000,
+            schedule: Duration::from_secs(600),
+            fail: false,
+            seed: 1,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {

@@ -19,10 +19,10 @@ pub mod distributions;
 pub mod proxy;
 pub mod runbooks;
 
-use crate::config::LabConfig;
 use crate::scenario::Row;
 use crate::service::admin::IncidentList;
 use crate::service::error::ApiError;
+use crate::service::LabConfig;
 use crate::service::{routes, AppState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};

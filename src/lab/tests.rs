@@ -2,8 +2,8 @@
 //! the scoreboard behind the admin token. The proxies against a real Prometheus and the page
 //! in a real browser are in tests/it/lab.rs.
 
-use crate::config::{LabConfig, ServeConfig};
 use crate::service::{measured, router, AppState};
+use crate::service::{LabConfig, ServeConfig};
 use crate::telemetry::http::GoldenSignals;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

@@ -55,6 +55,22 @@ pub struct ReportConfig {
     pub job: String,
 }
 
+impl Default for ReportConfig {
+    /// The last hour of the local Prometheus's `monlab` job, into `report/`.
+    fn default() -> Self {
+        let to = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            store: "http://127.0.0.1:9090".into(),
+            from: to - 3600.0,
+            to,
+            out: PathBuf::from("report"),
+            job: "monlab".into(),
+        }
+    }
+}
+
 /// Why no report could be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

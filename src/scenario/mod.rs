@@ -113,7 +113,8 @@ impl Scenario {
                 ))
             })?;
             let dur = |field: &str, raw: &str| {
-                crate::config::parse_duration(raw)
+                crate::settings::parse::duration(raw)
+                    .map(|d| *d)
                     .map_err(|e| ScenarioError(format!("step {}: {field}: {e}", i + 1)))
             };
             let at = dur("at", &s.at)?;
@@ -295,7 +296,8 @@ impl PlayOptions {
     pub fn with_resolve_wait(raw: Option<&str>) -> Result<Self, String> {
         let mut opts = Self::default();
         if let Some(raw) = raw {
-            opts.resolve_wait = crate::config::parse_duration(raw)
+            opts.resolve_wait = crate::settings::parse::duration(raw)
+                .map(|d| *d)
                 .map_err(|e| format!("invalid --resolve-wait '{raw}': {e}"))?;
         }
         Ok(opts)

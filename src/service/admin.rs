@@ -5,8 +5,8 @@
 use super::error::ApiError;
 use super::peers::{Reach, FORWARDED};
 use super::AppState;
-use crate::config::parse_duration;
 use crate::faults::{Incident, IncidentState, Params, DEFAULT_DURATION, MAX_DURATION};
+use crate::settings::parse;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::Json;
@@ -161,7 +161,7 @@ pub async fn start(
     };
     let duration = match req.duration.as_deref() {
         None => DEFAULT_DURATION,
-        Some(text) => match parse_duration(text) {
+        Some(text) => match parse::duration(text).map(|d| *d) {
             Ok(d) if !d.is_zero() && d <= MAX_DURATION => d,
             Ok(_) => {
                 return Err(ApiError::Unprocessable {

@@ -88,7 +88,7 @@ pub async fn feedback(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::ServeConfig;
+    use crate::service::ServeConfig;
     use crate::service::{router, AppState};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};

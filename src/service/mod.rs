@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod config;
 pub mod error;
 pub mod feedback;
 pub mod health;
@@ -15,12 +16,12 @@ pub mod predict;
 pub mod random;
 pub mod shed;
 
-use crate::config::ServeConfig;
 use crate::faults::{Faults, Incident};
 use crate::telemetry::http::{GoldenSignals, GoldenSignalsLayer, HttpTelemetry};
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
 use axum::Router;
+pub use config::{LabConfig, ModelConfig, RandomConfig, ServeConfig};
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use tokio::net::TcpListener;

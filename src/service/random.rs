@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, Query};
 use super::AppState;
-use crate::config::RandomConfig;
+use super::RandomConfig;
 use crate::distribution::{Distribution, Sampler};
 use axum::extract::State;
 use axum::Json;

@@ -12,7 +12,7 @@ pub mod ml;
 pub mod process;
 pub mod summary;
 
-use crate::config::ServeConfig;
+use crate::service::ServeConfig;
 use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};

@@ -6,8 +6,8 @@
 //! them). Durations below are system time, as in a scenario file.
 
 use crate::harness::Stack;
-use monlab::config::LoadConfig;
 use monlab::faults::Incident;
+use monlab::load::LoadConfig;
 use monlab::scenario::{self, PlannedStep, PlayOptions, Scoreboard};
 use monlab::service::admin::StartRequest;
 use std::time::Duration;
