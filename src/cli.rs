@@ -140,8 +140,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MONLAB_ALERTMANAGER_URL", value_name = "URL", value_parser = parse::http_base)]
     pub alertmanager_url: Option<String>,
     /// Other replicas (comma-separated base URLs) that incidents started here reach too [default: none]
-    #[arg(long, env = "MONLAB_PEERS", value_name = "URL,...", value_parser = parse::http_bases)]
-    pub peers: Option<Vec<String>>,
+    #[arg(long, env = "MONLAB_PEERS", value_name = "URL,...", value_parser = parse::http_base, value_delimiter = ',')]
+    pub peers: Vec<String>,
 }
 
 /// Flags of `monlab up`.

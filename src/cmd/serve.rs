@@ -20,7 +20,7 @@ pub(crate) fn config(args: ServeArgs) -> ServeConfig {
             max_delay: args.max_delay.into(),
         },
         admin_token: args.admin_token,
-        peers: args.peers.unwrap_or_default(),
+        peers: args.peers,
         model: ModelConfig {
             timeout: args.model_timeout.into(),
             latency: args.model_latency,

@@ -135,15 +135,6 @@ pub fn http_base(raw: &str) -> Result<String, String> {
     Ok(raw.trim_end_matches('/').to_string())
 }
 
-/// A comma-separated list of base URLs (an empty list is allowed).
-pub fn http_bases(raw: &str) -> Result<Vec<String>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(http_base)
-        .collect()
-}
-
 /// The service's address for a client: an `http://host[:port]` URL without a path.
 pub fn service_authority(raw: &str) -> Result<http::uri::Authority, String> {
     let base = http_base(raw)?;
@@ -297,7 +288,6 @@ mod tests {
         assert!(http_base("http://u@h:1").is_err());
         assert!(service_authority("http://h:1/random").is_err());
         assert_eq!(service_authority("http://h:1").unwrap().as_str(), "h:1");
-        assert_eq!(http_bases(" http://a:1, ,http://b:2/").unwrap().len(), 2);
     }
 
     #[test]
