@@ -290,7 +290,7 @@ where
 mod tests {
     use super::*;
     use crate::config::ServeConfig;
-    use crate::faults::Faults;
+    use crate::incident::Faults;
 
     #[test]
     fn cached_handles_count_in_the_same_series_as_lookups() {
