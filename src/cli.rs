@@ -251,25 +251,9 @@ pub enum IncidentAction {
     Start {
         /// Incident name (see `list`).
         name: String,
-        /// How long [default: 5m]
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: Option<String>,
-        /// Share of users, requests or the limit, in (0, 1]
-        #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
-        share: Option<f64>,
-        /// Extra delay in seconds
-        #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-        seconds: Option<f64>,
-        /// Route template affected, e.g. /random
-        #[arg(long, value_name = "ROUTE")]
-        route: Option<String>,
-        /// Feature affected: age, income, debt_ratio, credit_history_months (feature-drift);
-        /// also employment, region (missing-feature)
-        #[arg(long, value_name = "FEATURE")]
-        feature: Option<String>,
-        /// Shift of feature-drift in standard deviations of the training data, in [-3, 3]
-        #[arg(long, value_name = "SD", allow_hyphen_values = true)]
-        shift: Option<f64>,
+        /// How long, and the incident's parameters.
+        #[command(flatten)]
+        params: crate::api::incident::Params,
     },
     /// Stop an incident.
     Stop {

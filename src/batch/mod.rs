@@ -210,7 +210,7 @@ pub async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
         .await
         .map_err(|e| BatchError::Push {
             url: url.clone(),
-            reason: crate::scenario::client::error_chain(&e),
+            reason: crate::api::error::error_chain(&e),
         })?;
     if !resp.status().is_success() {
         let status = resp.status();

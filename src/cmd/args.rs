@@ -377,7 +377,7 @@ mod readme {
                 .collect();
             match runs.as_slice() {
                 [value] => assert!(
-                    default.starts_with(&format!("{value}")),
+                    default.starts_with(value.as_str()),
                     "{flag}: README says {default:?}, monlab runs {value:?}"
                 ),
                 _ => assert!(

@@ -42,24 +42,8 @@ pub(super) fn run(args: &IncidentArgs) -> Result<(), CliError> {
                     }
                 }
             }
-            IncidentAction::Start {
-                name,
-                duration,
-                share,
-                seconds,
-                route,
-                feature,
-                shift,
-            } => {
-                let req = crate::service::admin::StartRequest {
-                    duration: duration.clone(),
-                    share: *share,
-                    seconds: *seconds,
-                    route: route.clone(),
-                    feature: feature.clone(),
-                    shift: *shift,
-                };
-                let change = client.start(name, &req).await.map_err(refused)?;
+            IncidentAction::Start { name, params } => {
+                let change = client.start(name, params).await.map_err(refused)?;
                 let s = &change.state;
                 if args.json {
                     println!("{}", to_json(&change)?);
@@ -116,7 +100,7 @@ pub(super) fn run(args: &IncidentArgs) -> Result<(), CliError> {
                 } else {
                     print!("{board}");
                 }
-                if !board.rows.iter().all(crate::scenario::Row::passed) {
+                if !board.rows.iter().all(crate::api::scoreboard::Row::passed) {
                     return Err(CliError::Failed(anyhow::anyhow!(
                         "not every incident was caught at its severity"
                     )));
@@ -128,14 +112,14 @@ pub(super) fn run(args: &IncidentArgs) -> Result<(), CliError> {
 }
 
 /// " on 3 of 3 replicas", when the service has peers.
-fn reach_text(reach: Option<&crate::service::peers::Reach>) -> String {
+fn reach_text(reach: Option<&crate::api::incident::Reach>) -> String {
     reach.map_or_else(String::new, |r| {
         format!(" on {} of {} replicas", r.applied, r.of)
     })
 }
 
 /// Fails when the change did not reach every replica, naming those it missed.
-fn partly_applied(reach: Option<&crate::service::peers::Reach>) -> Result<(), CliError> {
+fn partly_applied(reach: Option<&crate::api::incident::Reach>) -> Result<(), CliError> {
     match reach {
         Some(r) if !r.failed.is_empty() => Err(CliError::Failed(anyhow::anyhow!(
             "not every replica took the change: {}",

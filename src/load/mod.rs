@@ -499,7 +499,7 @@ async fn send_feedback(
         () = tokio::time::sleep_until(due) => true,
     };
     let outcome = if waited {
-        let body = serde_json::to_vec(&crate::service::feedback::FeedbackRequest {
+        let body = serde_json::to_vec(&crate::api::predict::FeedbackRequest {
             prediction_id,
             label: planned.label,
         })
@@ -507,7 +507,7 @@ async fn send_feedback(
         let uri = http::Uri::builder()
             .scheme(http::uri::Scheme::HTTP)
             .authority(shared.target.clone())
-            .path_and_query(crate::service::routes::FEEDBACK)
+            .path_and_query(crate::api::routes::FEEDBACK)
             .build();
         let request = uri.and_then(|uri| {
             http::Request::post(uri)

@@ -278,7 +278,7 @@ async fn truth(
     cfg: &RecoverConfig,
     instances: &[String],
 ) -> Result<Truth, Error> {
-    use crate::service::random::Distributions;
+    use crate::api::distributions::Distributions;
     let mut t = Truth {
         value: cfg.truth_value.clone(),
         delay: cfg.truth_delay.clone(),

@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime};
 
 /// A duration such as `10s`, `250ms` or `5m`.
 pub fn duration(raw: &str) -> Result<humantime::Duration, String> {
-    raw.trim()
-        .parse::<humantime::Duration>()
-        .map_err(|e| format!("{e}; expected a duration such as 250ms, 10s or 5m"))
+    crate::api::duration::parse(raw.trim()).map(Into::into)
 }
 
 /// A duration from `lo` to `hi` (both included); `lo` of zero and `hi` of [`Duration::MAX`]

@@ -289,7 +289,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::Faults;
+    use crate::incident::Faults;
     use crate::service::ServeConfig;
 
     #[test]
