@@ -20,7 +20,7 @@
 pub mod render;
 
 use crate::faults::{Incident, Params};
-use crate::recover::source::{Prometheus, Sample, Series};
+use crate::promapi::{self, Sample, Series};
 use crate::score::{AlertSpan, Window, GRACE};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,9 +74,9 @@ impl Default for ReportConfig {
 /// Why no report could be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store failed or could not be reached.
-    #[error(transparent)]
-    Store(#[from] crate::recover::Error),
+    /// The store failed or could not be reached; the hint names `report`'s flag.
+    #[error("{0}{hint}", hint = .0.hint("--store"))]
+    Store(promapi::Error),
     /// The store holds nothing for the period.
     #[error("{store} holds no requests of job {job} between {from} and {to}: check --from/--to and --store")]
     NoData {
@@ -97,6 +97,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+// By hand rather than `#[from]`: the message already holds the cause's text, so it is not
+// also a `source()` (a chain printer would say it twice).
+impl From<promapi::Error> for Error {
+    fn from(e: promapi::Error) -> Self {
+        Self::Store(e)
+    }
 }
 
 /// Attainment of one SLO over the period.
@@ -387,7 +395,7 @@ pub fn step_for(from: f64, to: f64) -> f64 {
 
 /// Reads the period from the store and builds the review.
 pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
-    let store = Prometheus::new(&cfg.store)?;
+    let store = promapi::Client::new(&cfg.store)?;
     let (from, to, job) = (cfg.from, cfg.to, cfg.job.as_str());
     let range = format!("{}s", (to - from).round() as u64);
     let step = step_for(from, to);
@@ -730,6 +738,20 @@ mod tests {
         assert_eq!(
             w[0].0.signals[0].label,
             Some(("feature", "age".to_string()))
+        );
+    }
+
+    #[test]
+    fn store_errors_point_at_store_not_prometheus() {
+        let e = Error::from(promapi::Error::NotPrometheus {
+            url: "http://127.0.0.1:8080".into(),
+            status: 404,
+        })
+        .to_string();
+        assert_eq!(
+            e,
+            "http://127.0.0.1:8080 answered HTTP 404 without a Prometheus API response: \
+             is --store the right URL?"
         );
     }
 
