@@ -8,10 +8,13 @@ use super::RecoverConfig;
 use super::{Error, Metric};
 use crate::distribution::Distribution;
 use crate::promapi::innermost;
+use crate::service::random::Distributions;
 use std::time::Duration;
 
 /// Longest wait for a service's `/distributions`: it answers from memory.
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// The flags that give the truth.
+const FLAGS: &str = "--truth-value/--truth-delay";
 
 /// The true distributions, from the flags, the given service or the scraped instances.
 pub(super) struct Truth {
@@ -23,9 +26,20 @@ pub(super) struct Truth {
     pub(super) info: TruthInfo,
 }
 
+impl Truth {
+    /// Takes what is still unknown from a service's answer, which `origin` names.
+    fn fill(&mut self, d: Distributions, origin: String) {
+        self.value.get_or_insert(d.value.spec);
+        self.delay.get_or_insert(d.delay.spec);
+        self.info = TruthInfo {
+            known: true,
+            origin,
+        };
+    }
+}
+
 /// The truth for every metric of `cfg`, asking a service only for what the flags leave open.
 pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Truth, Error> {
-    use crate::service::random::Distributions;
     let mut t = Truth {
         value: cfg.truth_value.clone(),
         delay: cfg.truth_delay.clone(),
@@ -38,11 +52,10 @@ pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Tr
         Metric::Value => t.value.is_none(),
         Metric::Delay => t.delay.is_none(),
     });
-    let flags = "--truth-value/--truth-delay";
     if !needed {
         t.info = TruthInfo {
             known: true,
-            origin: format!("given with {flags}"),
+            origin: format!("given with {FLAGS}"),
         };
         return Ok(t);
     }
@@ -56,23 +69,22 @@ pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Tr
                 .unwrap_or_else(|| "the scraped instances".into()),
             reason: innermost(&e),
         })?;
-    let fill = |t: &mut Truth, d: Distributions, origin: String| {
-        t.value.get_or_insert(d.value.spec);
-        t.delay.get_or_insert(d.delay.spec);
-        t.info = TruthInfo {
-            known: true,
-            origin,
-        };
-    };
     if let Some(base) = &cfg.truth_url {
         let url = format!("{}/distributions", base.trim_end_matches('/'));
         let d: Distributions = get_json(&http, &url).await.map_err(|reason| Error::Truth {
             url: url.clone(),
             reason,
         })?;
-        fill(&mut t, d, format!("read from {url}"));
+        t.fill(d, format!("read from {url}"));
         return Ok(t);
     }
+    ask_instances(&http, &mut t, instances).await;
+    Ok(t)
+}
+
+/// Fills what the flags left open from the scraped instances on this machine, when they answer
+/// and agree; otherwise says in `t.info` why the truth is unknown.
+async fn ask_instances(http: &reqwest::Client, t: &mut Truth, instances: &[String]) {
     // Ask the instances that produced the data, when they are on this machine: a fixed default
     // such as 127.0.0.1:8080 could be another service than the one Prometheus scraped.
     let local: Vec<&String> = instances.iter().filter(|i| is_loopback(i)).collect();
@@ -80,7 +92,7 @@ pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Tr
     let mut failures = Vec::new();
     for instance in &local {
         let url = format!("http://{instance}/distributions");
-        match get_json::<Distributions>(&http, &url).await {
+        match get_json::<Distributions>(http, &url).await {
             Ok(d) => answers.push((url, d)),
             Err(why) => failures.push(format!("{url}: {why}")),
         }
@@ -98,7 +110,7 @@ pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Tr
             t.info = TruthInfo {
                 known: t.value.is_some() || t.delay.is_some(),
                 origin: if t.value.is_some() || t.delay.is_some() {
-                    format!("partly given with {flags}; the rest unknown ({why})")
+                    format!("partly given with {FLAGS}; the rest unknown ({why})")
                 } else {
                     format!("unknown ({why})")
                 },
@@ -119,10 +131,9 @@ pub(super) async fn read(cfg: &RecoverConfig, instances: &[String]) -> Result<Tr
                     n - 1
                 )
             };
-            fill(&mut t, d, origin);
+            t.fill(d, origin);
         }
     }
-    Ok(t)
 }
 
 /// Fetches a `GET` JSON document from a service.
