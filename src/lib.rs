@@ -17,6 +17,7 @@
 //! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
+//! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover` and `report`.
 //! - [`warp`]: the time warp's transform of the monitoring files (every duration / K).
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
@@ -33,6 +34,7 @@ pub mod incident;
 pub mod load;
 pub mod logging;
 pub mod ml;
+pub mod promapi;
 pub mod recover;
 pub mod report;
 pub mod scenario;

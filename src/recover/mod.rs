@@ -1,10 +1,10 @@
 //! `monlab recover`: the distributions of `/random`'s value and delay, rebuilt from Prometheus.
 //!
 //! See [`run`]. The steps, one module each:
-//! - [`source`] reads the bucket counts of a window from the HTTP API, native and classic;
+//! - [`source`] reads the bucket counts of a window through [`crate::promapi`], native and classic;
 //! - [`binned`] turns counts into a CDF, densities, quantiles and moments;
 //! - [`fit`] fits candidate families by binned maximum likelihood and picks one by AIC;
-//! - [`compare`] measures the distance to the truth when it is known;
+//! - `truth` finds the true distributions, [`compare`] measures the distance to them;
 //! - [`report`] prints the table or JSON, [`plot`] draws the picture.
 
 pub mod binned;
@@ -14,12 +14,13 @@ pub mod fit;
 pub mod plot;
 pub mod report;
 pub mod source;
+mod truth;
 
-use crate::distribution::Distribution;
+use crate::promapi;
 pub use config::{RecoverConfig, RECOVER_MAX_WINDOW};
-use report::{MetricReport, Recovery, Report, TruthInfo};
+use report::{MetricReport, Recovery, Report};
 use serde::Serialize;
-use source::{Observed, Prometheus, Query, Source};
+use source::{Observed, Query, Source};
 
 /// A distribution of `/random` that `recover` rebuilds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,32 +64,9 @@ pub enum SourceChoice {
 /// Why no recovery could be made; each is one line for the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No answer from Prometheus.
-    #[error("cannot reach Prometheus at {url}: {reason} (is it running? `monlab up` starts one)")]
-    Unreachable {
-        /// Its URL.
-        url: String,
-        /// The innermost cause.
-        reason: String,
-    },
-    /// Something answered that is not the Prometheus API.
-    #[error("{url} answered HTTP {status} without a Prometheus API response: is --prometheus the right URL?")]
-    NotPrometheus {
-        /// Its URL.
-        url: String,
-        /// HTTP status.
-        status: u16,
-    },
-    /// Prometheus refused a query.
-    #[error("Prometheus at {url} refused `{query}`: {message}")]
-    Query {
-        /// Its URL.
-        url: String,
-        /// The query.
-        query: String,
-        /// Its error text.
-        message: String,
-    },
+    /// Prometheus failed; the hint names `recover`'s flag.
+    #[error("{0}{hint}", hint = .0.hint("--prometheus"))]
+    Prometheus(promapi::Error),
     /// The series were never stored.
     #[error("Prometheus at {url} has no series {selector} (is monlab scraped by it, with this --job and --instance?)")]
     Absent {
@@ -140,9 +118,17 @@ pub enum Error {
     },
 }
 
+// By hand rather than `#[from]`: the message already holds the cause's text, so it is not
+// also a `source()` (a chain printer would say it twice).
+impl From<promapi::Error> for Error {
+    fn from(e: promapi::Error) -> Self {
+        Self::Prometheus(e)
+    }
+}
+
 /// Reads, rebuilds, fits and compares every asked-for metric; draws the picture if asked.
 pub async fn run(cfg: &RecoverConfig) -> Result<Report, Error> {
-    let prom = Prometheus::new(&cfg.prometheus)?;
+    let prom = promapi::Client::new(&cfg.prometheus)?;
     let q = Query {
         job: cfg.job.clone(),
         instance: cfg.instance.clone(),
@@ -168,7 +154,7 @@ pub async fn run(cfg: &RecoverConfig) -> Result<Report, Error> {
         .collect();
     instances.sort();
     instances.dedup();
-    let truth = truth(&prom, cfg, &instances).await?;
+    let truth = truth::read(cfg, &instances).await?;
 
     let metrics = observed
         .into_iter()
@@ -216,7 +202,7 @@ fn unix(t: std::time::SystemTime) -> f64 {
 /// Reads the sources `choice` allows; the first returned leads. With `Auto`, a missing native
 /// histogram (Prometheus without `--enable-feature=native-histograms`) falls back to classic.
 async fn observe(
-    prom: &Prometheus,
+    prom: &promapi::Client,
     metric: Metric,
     q: &Query,
     choice: SourceChoice,
@@ -264,139 +250,4 @@ async fn observe(
         });
     }
     Ok((found, notes))
-}
-
-/// The true distributions, from the flags, the given service or the scraped instances.
-struct Truth {
-    value: Option<Distribution>,
-    delay: Option<Distribution>,
-    info: TruthInfo,
-}
-
-async fn truth(
-    prom: &Prometheus,
-    cfg: &RecoverConfig,
-    instances: &[String],
-) -> Result<Truth, Error> {
-    use crate::api::distributions::Distributions;
-    let mut t = Truth {
-        value: cfg.truth_value.clone(),
-        delay: cfg.truth_delay.clone(),
-        info: TruthInfo {
-            known: false,
-            origin: String::new(),
-        },
-    };
-    let needed = cfg.metrics.iter().any(|m| match m {
-        Metric::Value => t.value.is_none(),
-        Metric::Delay => t.delay.is_none(),
-    });
-    let flags = "--truth-value/--truth-delay";
-    if !needed {
-        t.info = TruthInfo {
-            known: true,
-            origin: format!("given with {flags}"),
-        };
-        return Ok(t);
-    }
-    let fill = |t: &mut Truth, d: Distributions, origin: String| {
-        t.value.get_or_insert(d.value.spec);
-        t.delay.get_or_insert(d.delay.spec);
-        t.info = TruthInfo {
-            known: true,
-            origin,
-        };
-    };
-    if let Some(base) = &cfg.truth_url {
-        let url = format!("{}/distributions", base.trim_end_matches('/'));
-        let d: Distributions = prom.get_json(&url).await.map_err(|reason| Error::Truth {
-            url: url.clone(),
-            reason,
-        })?;
-        fill(&mut t, d, format!("read from {url}"));
-        return Ok(t);
-    }
-    // Ask the instances that produced the data, when they are on this machine: a fixed default
-    // such as 127.0.0.1:8080 could be another service than the one Prometheus scraped.
-    let local: Vec<&String> = instances.iter().filter(|i| is_loopback(i)).collect();
-    let mut answers: Vec<(String, Distributions)> = Vec::new();
-    let mut failures = Vec::new();
-    for instance in &local {
-        let url = format!("http://{instance}/distributions");
-        match prom.get_json::<Distributions>(&url).await {
-            Ok(d) => answers.push((url, d)),
-            Err(why) => failures.push(format!("{url}: {why}")),
-        }
-    }
-    let agree = answers
-        .windows(2)
-        .all(|w| w[0].1.value.spec == w[1].1.value.spec && w[0].1.delay.spec == w[1].1.delay.spec);
-    match answers.len() {
-        0 => {
-            let why = if local.is_empty() {
-                "no scraped instance is on this machine; pass --truth-url or --truth-value/--truth-delay".to_string()
-            } else {
-                failures.join("; ")
-            };
-            t.info = TruthInfo {
-                known: t.value.is_some() || t.delay.is_some(),
-                origin: if t.value.is_some() || t.delay.is_some() {
-                    format!("partly given with {flags}; the rest unknown ({why})")
-                } else {
-                    format!("unknown ({why})")
-                },
-            };
-        }
-        _ if !agree => {
-            t.info.origin =
-                "unknown (the instances are configured differently; pick one with --instance)"
-                    .into();
-        }
-        n => {
-            let (url, d) = answers.swap_remove(0);
-            let origin = if n == 1 {
-                format!("read from {url}")
-            } else {
-                format!(
-                    "read from {url} and {} more instance(s), which agree",
-                    n - 1
-                )
-            };
-            fill(&mut t, d, origin);
-        }
-    }
-    Ok(t)
-}
-
-/// Whether `host:port` names this machine.
-fn is_loopback(instance: &str) -> bool {
-    let host = instance
-        .rsplit_once(':')
-        .map_or(instance, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_this_machine_is_asked_for_the_truth() {
-        for yes in ["127.0.0.1:8080", "localhost:9", "[::1]:80", "127.3.2.1:1"] {
-            assert!(is_loopback(yes), "{yes}");
-        }
-        for no in [
-            "monlab:8080",
-            "10.0.0.1:8080",
-            "example.org:80",
-            "[2001:db8::1]:80",
-        ] {
-            assert!(!is_loopback(no), "{no}");
-        }
-    }
 }

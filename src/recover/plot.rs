@@ -125,28 +125,16 @@ fn display_bars(h: &Histogram, lo: f64, hi: f64, min_width: f64) -> Vec<(f64, f6
     out
 }
 
+/// One metric's panel: the recovered density as bars, the fitted curve and the truth.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     m: &MetricReport,
 ) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
     let r = &m.recoveries[0];
-    let h = &r.histogram;
-    let q = |p: f64| h.quantile(p).map(|q| q.x);
-    let (Some(mut lo), Some(mut hi)) = (q(0.001), q(0.999)) else {
+    let Some((lo, hi)) = x_range(m) else {
         return Ok(());
     };
-    if let Some(t) = &m.truth {
-        lo = lo.min(t.quantile(0.001));
-        hi = hi.max(t.quantile(0.999));
-    }
-    if m.metric == super::Metric::Delay {
-        lo = lo.max(0.0);
-    }
-    let pad = (hi - lo).max(1e-12) * 0.03;
-    let (lo, hi) = (lo - pad, hi + pad);
-
-    let bars = display_bars(h, lo, hi, (hi - lo) / 150.0);
+    let bars = display_bars(&r.histogram, lo, hi, (hi - lo) / 150.0);
     let curve = |d: &Distribution| -> Vec<(f64, f64)> {
         (0..=400)
             .map(|i| {
@@ -169,7 +157,41 @@ fn panel<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         // Headroom for the legend in the upper right.
         * 1.3;
+    draw_panel(area, m, (lo, hi, top), &bars, fitted, truth)
+}
 
+/// The span of x the panel shows: the recovery's 0.1% to 99.9% quantiles, widened to the
+/// truth's, never below 0 for a delay, with a 3% margin. `None` without quantiles.
+fn x_range(m: &MetricReport) -> Option<(f64, f64)> {
+    let h = &m.recoveries[0].histogram;
+    let q = |p: f64| h.quantile(p).map(|q| q.x);
+    let (mut lo, mut hi) = (q(0.001)?, q(0.999)?);
+    if let Some(t) = &m.truth {
+        lo = lo.min(t.quantile(0.001));
+        hi = hi.max(t.quantile(0.999));
+    }
+    if m.metric == super::Metric::Delay {
+        lo = lo.max(0.0);
+    }
+    let pad = (hi - lo).max(1e-12) * 0.03;
+    Some((lo - pad, hi + pad))
+}
+
+/// A named curve: legend text and points.
+type Curve = (String, Vec<(f64, f64)>);
+
+/// Draws the axes, the bars `(lower, upper, density)`, the curves and the legend on x from
+/// `lo` to `hi` and y from 0 to `top`.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    m: &MetricReport,
+    (lo, hi, top): (f64, f64, f64),
+    bars: &[(f64, f64, f64)],
+    fitted: Option<Curve>,
+    truth: Option<Curve>,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let r = &m.recoveries[0];
     let unit = if m.unit.is_empty() {
         String::new()
     } else {

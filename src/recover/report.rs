@@ -282,6 +282,8 @@ impl fmt::Display for Report {
     }
 }
 
+/// One metric: the leading recovery's summary, fits and accuracy, the sources compared, the
+/// notes and, when asked, every bucket.
 fn write_metric(f: &mut fmt::Formatter<'_>, m: &MetricReport, buckets: bool) -> fmt::Result {
     let Some(r) = m.recoveries.first() else {
         return Ok(());
@@ -298,6 +300,26 @@ fn write_metric(f: &mut fmt::Formatter<'_>, m: &MetricReport, buckets: bool) -> 
         r.source.word(),
         r.series
     )?;
+    write_summary(f, r, &unit)?;
+    write_fits(f, r)?;
+    match (&m.truth, &r.accuracy) {
+        (Some(t), Some(a)) => write_accuracy(f, r, t, a, &unit)?,
+        _ => writeln!(f, "truth      unknown: no distances or parameter errors")?,
+    }
+    if m.recoveries.len() > 1 {
+        write_sources_compared(f, &m.recoveries)?;
+    }
+    for n in m.notes.iter().chain(&r.notes) {
+        writeln!(f, "note       {n}")?;
+    }
+    if buckets {
+        write_buckets(f, r)?;
+    }
+    Ok(())
+}
+
+/// Samples, mean, standard deviation and quantiles of one recovery.
+fn write_summary(f: &mut fmt::Formatter<'_>, r: &Recovery, unit: &str) -> fmt::Result {
     let resets = match r.resets {
         0 => "no counter resets".to_string(),
         n => format!("{n} counter reset(s) added up"),
@@ -330,7 +352,11 @@ fn write_metric(f: &mut fmt::Formatter<'_>, m: &MetricReport, buckets: bool) -> 
         let bound = if q.open { "≥" } else { "" };
         let _ = write!(qs, "p{} {bound}{}  ", (q.p * 100.0).round(), sig(q.x, 4));
     }
-    writeln!(f, "quantiles  {}", qs.trim_end())?;
+    writeln!(f, "quantiles  {}", qs.trim_end())
+}
+
+/// The table of fitted families, those not fitted, the one chosen and the poor fits.
+fn write_fits(f: &mut fmt::Formatter<'_>, r: &Recovery) -> fmt::Result {
     writeln!(
         f,
         "fits       {:<12} {:>14} {:>10} {:>7} {:>9} {:>8}  {:<6} parameters ± standard error",
@@ -375,113 +401,122 @@ fn write_metric(f: &mut fmt::Formatter<'_>, m: &MetricReport, buckets: bool) -> 
     if !poor.is_empty() {
         writeln!(f, "fit poorly {}", poor.join(", "))?;
     }
-    match (&m.truth, &r.accuracy) {
-        (Some(t), Some(a)) => {
-            writeln!(f, "truth      {t}")?;
-            writeln!(
+    Ok(())
+}
+
+/// How far the recovery `r` is from the truth `t`: distances, moments, family, parameters.
+fn write_accuracy(
+    f: &mut fmt::Formatter<'_>,
+    r: &Recovery,
+    t: &Distribution,
+    a: &Accuracy,
+    unit: &str,
+) -> fmt::Result {
+    writeln!(f, "truth      {t}")?;
+    writeln!(
+        f,
+        "  KS       {} recovered CDF, {} at bucket edges{}",
+        sig(a.ks, 3),
+        sig(a.ks_at_edges, 3),
+        a.fit_ks
+            .map_or(String::new(), |k| format!(", {} fitted family", sig(k, 3)))
+    )?;
+    writeln!(
+        f,
+        "  W1       {}{unit} ({:.2}% of the true standard deviation)",
+        sig(a.wasserstein, 3),
+        100.0 * a.wasserstein_per_sd
+    )?;
+    writeln!(
+        f,
+        "  moments  mean {}, std dev {}",
+        pct(a.mean_error),
+        pct(a.std_dev_error)
+    )?;
+    match a.family_found {
+        Some(true) => writeln!(f, "  family   found")?,
+        Some(false) => writeln!(
+            f,
+            "  family   NOT found: the truth is {}, AIC chose {}",
+            t.family(),
+            r.fits.chosen().map_or("nothing", |c| c.family.name())
+        )?,
+        None => {}
+    }
+    for p in &a.params {
+        writeln!(
+            f,
+            "  {:<8} {} vs {}: {}{}",
+            p.name,
+            sig(p.estimate, 6),
+            p.truth,
+            p.relative_error.map_or("(true value 0)".into(), pct),
+            p.z.map_or(String::new(), |z| format!(" ({z:+.1} standard errors)"))
+        )?;
+    }
+    if let Some(n) = &a.note {
+        writeln!(f, "  note     {n}")?;
+    }
+    Ok(())
+}
+
+/// One row per source (native, classic) of the same window, side by side.
+fn write_sources_compared(f: &mut fmt::Formatter<'_>, recoveries: &[Recovery]) -> fmt::Result {
+    writeln!(f, "classic vs native (same window, same observations):")?;
+    writeln!(
+        f,
+        "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} parameter errors / estimates",
+        "source", "buckets", "samples", "KS", "KS edges", "W1/sd", "family"
+    )?;
+    for x in recoveries {
+        let family = x.fits.chosen().map_or("—", |c| c.family.name());
+        match &x.accuracy {
+            Some(a) => writeln!(
                 f,
-                "  KS       {} recovered CDF, {} at bucket edges{}",
+                "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} {}",
+                x.source.word(),
+                x.buckets_used,
+                x.samples,
                 sig(a.ks, 3),
                 sig(a.ks_at_edges, 3),
-                a.fit_ks
-                    .map_or(String::new(), |k| format!(", {} fitted family", sig(k, 3)))
-            )?;
-            writeln!(
+                sig(a.wasserstein_per_sd, 3),
+                family,
+                param_errors_text(a)
+            )?,
+            None => writeln!(
                 f,
-                "  W1       {}{unit} ({:.2}% of the true standard deviation)",
-                sig(a.wasserstein, 3),
-                100.0 * a.wasserstein_per_sd
-            )?;
-            writeln!(
-                f,
-                "  moments  mean {}, std dev {}",
-                pct(a.mean_error),
-                pct(a.std_dev_error)
-            )?;
-            match a.family_found {
-                Some(true) => writeln!(f, "  family   found")?,
-                Some(false) => writeln!(
-                    f,
-                    "  family   NOT found: the truth is {}, AIC chose {}",
-                    t.family(),
-                    r.fits.chosen().map_or("nothing", |c| c.family.name())
-                )?,
-                None => {}
-            }
-            for p in &a.params {
-                writeln!(
-                    f,
-                    "  {:<8} {} vs {}: {}{}",
-                    p.name,
-                    sig(p.estimate, 6),
-                    p.truth,
-                    p.relative_error.map_or("(true value 0)".into(), pct),
-                    p.z.map_or(String::new(), |z| format!(" ({z:+.1} standard errors)"))
-                )?;
-            }
-            if let Some(n) = &a.note {
-                writeln!(f, "  note     {n}")?;
-            }
+                "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} {}",
+                x.source.word(),
+                x.buckets_used,
+                x.samples,
+                "—",
+                "—",
+                "—",
+                family,
+                x.fits.chosen().map_or("—".into(), params_text)
+            )?,
         }
-        _ => writeln!(f, "truth      unknown: no distances or parameter errors")?,
     }
-    if m.recoveries.len() > 1 {
-        writeln!(f, "classic vs native (same window, same observations):")?;
+    Ok(())
+}
+
+/// Every bucket with its count, density and CDF.
+fn write_buckets(f: &mut fmt::Formatter<'_>, r: &Recovery) -> fmt::Result {
+    writeln!(
+        f,
+        "buckets    {:>14} {:>14} {:>10} {:>12} {:>8}",
+        "lower", "upper", "count", "density", "CDF"
+    )?;
+    for b in &r.bins {
         writeln!(
             f,
-            "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} parameter errors / estimates",
-            "source", "buckets", "samples", "KS", "KS edges", "W1/sd", "family"
+            "           {:>14} {:>14} {:>10} {:>12} {:>8.5}",
+            sig(b.lower, 6),
+            sig(b.upper, 6),
+            b.count,
+            b.density.map_or("—".into(), |d| sig(d, 4)),
+            b.cdf
         )?;
-        for x in &m.recoveries {
-            let family = x.fits.chosen().map_or("—", |c| c.family.name());
-            match &x.accuracy {
-                Some(a) => writeln!(
-                    f,
-                    "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} {}",
-                    x.source.word(),
-                    x.buckets_used,
-                    x.samples,
-                    sig(a.ks, 3),
-                    sig(a.ks_at_edges, 3),
-                    sig(a.wasserstein_per_sd, 3),
-                    family,
-                    param_errors_text(a)
-                )?,
-                None => writeln!(
-                    f,
-                    "  {:<8} {:>8} {:>8} {:>9} {:>9} {:>9}  {:<12} {}",
-                    x.source.word(),
-                    x.buckets_used,
-                    x.samples,
-                    "—",
-                    "—",
-                    "—",
-                    family,
-                    x.fits.chosen().map_or("—".into(), params_text)
-                )?,
-            }
-        }
-    }
-    for n in m.notes.iter().chain(&r.notes) {
-        writeln!(f, "note       {n}")?;
-    }
-    if buckets {
-        writeln!(
-            f,
-            "buckets    {:>14} {:>14} {:>10} {:>12} {:>8}",
-            "lower", "upper", "count", "density", "CDF"
-        )?;
-        for b in &r.bins {
-            writeln!(
-                f,
-                "           {:>14} {:>14} {:>10} {:>12} {:>8.5}",
-                sig(b.lower, 6),
-                sig(b.upper, 6),
-                b.count,
-                b.density.map_or("—".into(), |d| sig(d, 4)),
-                b.cdf
-            )?;
-        }
     }
     Ok(())
 }

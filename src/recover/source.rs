@@ -19,9 +19,8 @@
 
 use super::binned::{Bin, Histogram};
 use super::{Error, Metric};
-use serde::Deserialize;
+use crate::promapi::{self, quote, Sample};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 /// Most points the reset-detecting subquery asks for.
 pub const MAX_POINTS: u64 = 200;
@@ -88,228 +87,6 @@ pub struct Observed {
     pub notes: Vec<String>,
 }
 
-/// A Prometheus HTTP API client.
-#[derive(Debug, Clone)]
-pub struct Prometheus {
-    client: reqwest::Client,
-    base: String,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    data: Option<serde_json::Value>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawSeries {
-    metric: BTreeMap<String, String>,
-    value: Option<(f64, String)>,
-    values: Option<Vec<(f64, String)>>,
-    histogram: Option<(f64, RawHistogram)>,
-    histograms: Option<Vec<(f64, RawHistogram)>>,
-}
-
-/// A native histogram as the API writes it; buckets are `[boundary_rule, lower, upper, count]`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RawHistogram {
-    count: String,
-    sum: String,
-    #[serde(default)]
-    buckets: Vec<(u8, String, String, String)>,
-}
-
-/// One series' samples: label set and (timestamp, value) points.
-#[derive(Debug, Clone)]
-pub struct Series {
-    /// Labels, `__name__` included.
-    pub labels: BTreeMap<String, String>,
-    /// Points in time order.
-    pub points: Vec<(f64, Sample)>,
-}
-
-/// One sample.
-#[derive(Debug, Clone)]
-pub enum Sample {
-    /// A float (counter) sample.
-    Float(f64),
-    /// A native histogram sample.
-    Native(RawHistogram),
-}
-
-fn num(s: &str) -> f64 {
-    s.parse::<f64>().unwrap_or(f64::NAN)
-}
-
-/// The innermost cause of an error, on one line.
-fn reason(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string().replace('\n', " ")
-}
-
-impl Prometheus {
-    /// A client of the Prometheus at `base` (e.g. `http://127.0.0.1:9090`).
-    pub fn new(base: &str) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| Error::Unreachable {
-                url: base.to_string(),
-                reason: reason(&e),
-            })?;
-        Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// The base URL.
-    pub fn url(&self) -> &str {
-        &self.base
-    }
-
-    /// GETs an API path; returns its `data` (an object for queries, an array for series).
-    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<serde_json::Value, Error> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .client
-            .get(&url)
-            .query(params)
-            .send()
-            .await
-            .map_err(|e| Error::Unreachable {
-                url: self.base.clone(),
-                reason: reason(&e),
-            })?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| Error::Unreachable {
-            url: self.base.clone(),
-            reason: reason(&e),
-        })?;
-        let what = params
-            .iter()
-            .find(|(k, _)| *k == "query" || *k == "match[]")
-            .map_or(String::new(), |(_, q)| q.clone());
-        let env: Envelope = serde_json::from_slice(&body).map_err(|_| Error::NotPrometheus {
-            url: self.base.clone(),
-            status: status.as_u16(),
-        })?;
-        if env.status != "success" {
-            return Err(Error::Query {
-                url: self.base.clone(),
-                query: what,
-                message: env
-                    .error
-                    .unwrap_or_else(|| format!("HTTP {status}"))
-                    .replace('\n', " "),
-            });
-        }
-        env.data.ok_or(Error::NotPrometheus {
-            url: self.base.clone(),
-            status: status.as_u16(),
-        })
-    }
-
-    /// Evaluates `query` at `time`; returns its vector or matrix result as series.
-    pub async fn query(&self, query: &str, time: f64) -> Result<Vec<Series>, Error> {
-        let data = self
-            .get(
-                "/api/v1/query",
-                &[("query", query.to_string()), ("time", format!("{time:.3}"))],
-            )
-            .await?;
-        self.series_of(query, data)
-    }
-
-    /// Evaluates `query` from `start` to `end` every `step` seconds (a range query).
-    pub async fn query_range(
-        &self,
-        query: &str,
-        start: f64,
-        end: f64,
-        step: f64,
-    ) -> Result<Vec<Series>, Error> {
-        let data = self
-            .get(
-                "/api/v1/query_range",
-                &[
-                    ("query", query.to_string()),
-                    ("start", format!("{start:.3}")),
-                    ("end", format!("{end:.3}")),
-                    ("step", format!("{step:.3}")),
-                ],
-            )
-            .await?;
-        self.series_of(query, data)
-    }
-
-    /// Turns a query's `data` into series.
-    fn series_of(&self, query: &str, data: serde_json::Value) -> Result<Vec<Series>, Error> {
-        let result = data.get("result").cloned().unwrap_or_default();
-        let raw: Vec<RawSeries> = serde_json::from_value(result).map_err(|e| Error::Query {
-            url: self.base.clone(),
-            query: query.to_string(),
-            message: format!("unexpected result shape: {e}"),
-        })?;
-        Ok(raw
-            .into_iter()
-            .map(|r| {
-                let mut points: Vec<(f64, Sample)> = Vec::new();
-                if let Some((t, v)) = r.value {
-                    points.push((t, Sample::Float(num(&v))));
-                }
-                for (t, v) in r.values.unwrap_or_default() {
-                    points.push((t, Sample::Float(num(&v))));
-                }
-                if let Some((t, h)) = r.histogram {
-                    points.push((t, Sample::Native(h)));
-                }
-                for (t, h) in r.histograms.unwrap_or_default() {
-                    points.push((t, Sample::Native(h)));
-                }
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Series {
-                    labels: r.metric,
-                    points,
-                }
-            })
-            .collect())
-    }
-
-    /// Whether any series matches `selector` anywhere in Prometheus's storage.
-    pub async fn exists(&self, selector: &str) -> Result<bool, Error> {
-        let data = self
-            .get("/api/v1/series", &[("match[]", selector.to_string())])
-            .await?;
-        Ok(data.as_array().is_some_and(|a| !a.is_empty()))
-    }
-
-    /// Fetches a `GET` JSON document from another service (the truth), with a short timeout.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
-        let resp = self
-            .client
-            .get(url)
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await
-            .map_err(|e| reason(&e))?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
-        }
-        resp.json::<T>().await.map_err(|e| reason(&e))
-    }
-}
-
-/// Quotes a label value for PromQL.
-fn quote(v: &str) -> String {
-    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// The label matchers of a query, without braces.
 fn matchers(q: &Query) -> String {
     let mut m = format!("job={}", quote(&q.job));
@@ -337,19 +114,63 @@ pub fn selector(source: Source, metric: Metric, q: &Query) -> String {
 /// Errors: [`Error::Absent`] when Prometheus has never stored the series,
 /// [`Error::NoData`] when it has, but nothing was observed in the window.
 pub async fn fetch(
-    prom: &Prometheus,
+    prom: &promapi::Client,
     source: Source,
     metric: Metric,
     q: &Query,
 ) -> Result<Observed, Error> {
     let sel = selector(source, metric, q);
+    let Some(timelines) = read_timelines(prom, &sel, q).await? else {
+        return Err(why_empty(prom, source, metric, q, sel).await);
+    };
+    let mut notes = Vec::new();
+    let (instances, per_instance): (Vec<String>, Vec<Delta>) = timelines
+        .into_iter()
+        .map(|(labels, timeline)| (instance_name(&labels), timeline.increase()))
+        .unzip();
+    let merged = merge(source, per_instance, &mut notes)?;
+    if merged.count <= 0.0 {
+        return Err(Error::NoData {
+            series: source.series(metric).to_string(),
+            start: q.start,
+            end: q.end,
+            detail: "the series exist, but their count did not grow".into(),
+        });
+    }
+    let histogram = histogram_of(source, metric, &merged)?;
+    if (histogram.total() - merged.count).abs() > 0.5 {
+        notes.push(format!(
+            "the buckets count {} observations but the count says {}",
+            histogram.total(),
+            merged.count
+        ));
+    }
+    Ok(Observed {
+        source,
+        series: source.series(metric).to_string(),
+        instances,
+        histogram,
+        count: merged.count,
+        resets: merged.resets,
+        notes,
+    })
+}
+
+/// The timeline of every instance (label set without name and `le`) from three queries: the
+/// counters at the start, the subquery over the window, the counters at the end. `None` when
+/// the window holds no sample at all.
+async fn read_timelines(
+    prom: &promapi::Client,
+    sel: &str,
+    q: &Query,
+) -> Result<Option<BTreeMap<BTreeMap<String, String>, Timeline>>, Error> {
     let window_ms = ((q.end - q.start) * 1000.0).round().max(1.0) as u64;
     let step_ms = (window_ms / MAX_POINTS).max(1000);
     let sub = format!("{sel}[{window_ms}ms:{step_ms}ms]");
     let (at_start, during, at_end) = tokio::try_join!(
-        prom.query(&sel, q.start),
+        prom.query(sel, q.start),
         prom.query(&sub, q.end),
-        prom.query(&sel, q.end),
+        prom.query(sel, q.end),
     )?;
     let mut timelines: BTreeMap<BTreeMap<String, String>, Timeline> = BTreeMap::new();
     let mut seen_in_window = false;
@@ -371,47 +192,44 @@ pub async fn fetch(
             }
         }
     }
-    if !seen_in_window {
-        let exists = prom.exists(&sel).await?;
-        return Err(if exists {
-            Error::NoData {
-                series: source.series(metric).to_string(),
-                start: q.start,
-                end: q.end,
-                detail: "no samples in the window".into(),
-            }
-        } else {
-            Error::Absent {
-                url: prom.url().to_string(),
-                selector: sel,
-            }
-        });
-    }
+    Ok(seen_in_window.then_some(timelines))
+}
 
-    let mut notes = Vec::new();
-    let mut instances = Vec::new();
-    let mut resets = 0;
-    let mut per_instance: Vec<Delta> = Vec::new();
-    for (labels, timeline) in timelines {
-        let delta = timeline.increase();
-        resets += delta.resets;
-        instances.push(
-            labels
-                .get("instance")
-                .cloned()
-                .unwrap_or_else(|| "(no instance label)".into()),
-        );
-        per_instance.push(delta);
-    }
-    let merged = merge(source, per_instance, &mut notes)?;
-    if merged.count <= 0.0 {
-        return Err(Error::NoData {
+/// Why a window without samples is empty: the series exist but saw nothing
+/// ([`Error::NoData`]), or were never stored ([`Error::Absent`]).
+async fn why_empty(
+    prom: &promapi::Client,
+    source: Source,
+    metric: Metric,
+    q: &Query,
+    sel: String,
+) -> Error {
+    match prom.exists(&sel).await {
+        Ok(true) => Error::NoData {
             series: source.series(metric).to_string(),
             start: q.start,
             end: q.end,
-            detail: "the series exist, but their count did not grow".into(),
-        });
+            detail: "no samples in the window".into(),
+        },
+        Ok(false) => Error::Absent {
+            url: prom.url().to_string(),
+            selector: sel,
+        },
+        Err(e) => e.into(),
     }
+}
+
+/// The `instance` label of a timeline, as the report lists it.
+fn instance_name(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .get("instance")
+        .cloned()
+        .unwrap_or_else(|| "(no instance label)".into())
+}
+
+/// The histogram the summed counts make: classic cumulative counts up to `+Inf`, or native
+/// buckets by their edges.
+fn histogram_of(source: Source, metric: Metric, merged: &Delta) -> Result<Histogram, Error> {
     let floor = (metric == Metric::Delay).then_some(0.0);
     let histogram = match source {
         Source::Classic => {
@@ -443,30 +261,14 @@ pub async fn fetch(
             bins.sort_by(|a, b| a.lower.total_cmp(&b.lower));
             Histogram::new(bins, merged.sum)
         }
-    }
-    .map_err(|e| {
+    };
+    histogram.map_err(|e| {
         Error::Inconsistent(format!(
             "the {} buckets of {} do not form one histogram ({e}); the instances may use \
              different bucket layouts: pick one with --instance",
             source.word(),
             source.series(metric)
         ))
-    })?;
-    if (histogram.total() - merged.count).abs() > 0.5 {
-        notes.push(format!(
-            "the buckets count {} observations but the count says {}",
-            histogram.total(),
-            merged.count
-        ));
-    }
-    Ok(Observed {
-        source,
-        series: source.series(metric).to_string(),
-        instances,
-        histogram,
-        count: merged.count,
-        resets,
-        notes,
     })
 }
 
@@ -506,16 +308,16 @@ impl Timeline {
                 } else if name.ends_with("_sum") {
                     snap.sum = Some(v);
                 } else if let Some(le) = le {
-                    let le = num(le);
+                    let le = promapi::value(le);
                     snap.buckets.insert((le.to_bits(), le.to_bits()), v);
                 }
             }
             Sample::Native(h) => {
-                snap.count = Some(num(&h.count));
-                snap.sum = Some(num(&h.sum));
-                for (_rule, lower, upper, count) in h.buckets {
+                snap.count = Some(h.count);
+                snap.sum = Some(h.sum);
+                for b in h.buckets {
                     snap.buckets
-                        .insert((num(&lower).to_bits(), num(&upper).to_bits()), num(&count));
+                        .insert((b.lower.to_bits(), b.upper.to_bits()), b.count);
                 }
             }
         }
@@ -606,6 +408,7 @@ fn merge(source: Source, parts: Vec<Delta>, notes: &mut Vec<String>) -> Result<D
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promapi::{NativeBucket, NativeHistogram};
 
     fn float(t: &mut Timeline, phase: u8, time: f64, count: f64, sum: f64, buckets: &[(f64, f64)]) {
         t.add(phase, time, "x_count", None, Sample::Float(count));
@@ -649,20 +452,38 @@ mod tests {
     }
 
     #[test]
-    fn native_samples_parse_and_subtract_by_bucket() {
-        let json = serde_json::json!([{
-            "metric": {"__name__": "n", "instance": "a"},
-            "histograms": [
-                [1.0, {"count": "3", "sum": "3.3", "buckets": [[0, "1", "1.1", "2"], [0, "1.1", "1.2", "1"]]}],
-                [2.0, {"count": "6", "sum": "-1", "buckets": [[0, "1", "1.1", "2"], [1, "-2", "-1.9", "3"], [0, "1.1", "1.2", "1"]]}]
-            ]
-        }]);
-        let raw: Vec<RawSeries> = serde_json::from_value(json).unwrap();
+    fn native_samples_subtract_by_bucket() {
+        let bucket = |lower: f64, upper: f64, count: f64| NativeBucket {
+            lower,
+            upper,
+            count,
+        };
+        let samples = [
+            (
+                1.0,
+                3.0,
+                3.3,
+                vec![bucket(1.0, 1.1, 2.0), bucket(1.1, 1.2, 1.0)],
+            ),
+            (
+                2.0,
+                6.0,
+                -1.0,
+                vec![
+                    bucket(1.0, 1.1, 2.0),
+                    bucket(-2.0, -1.9, 3.0),
+                    bucket(1.1, 1.2, 1.0),
+                ],
+            ),
+        ];
         let mut t = Timeline::default();
-        for r in raw {
-            for (time, h) in r.histograms.unwrap() {
-                t.add(1, time, "n", None, Sample::Native(h));
-            }
+        for (time, count, sum, buckets) in samples {
+            let h = NativeHistogram {
+                count,
+                sum,
+                buckets,
+            };
+            t.add(1, time, "n", None, Sample::Native(h));
         }
         let d = t.increase();
         assert_eq!(d.count, 6.0);

@@ -24,7 +24,7 @@ use crate::api::incident::Params;
 use crate::api::Severity;
 use crate::incident::score::{self, AlertSpan, Window, GRACE};
 use crate::incident::Incident;
-use crate::recover::source::{Prometheus, Sample, Series};
+use crate::promapi::{self, Sample, Series};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -77,9 +77,9 @@ impl Default for ReportConfig {
 /// Why no report could be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store failed or could not be reached.
-    #[error(transparent)]
-    Store(#[from] crate::recover::Error),
+    /// The store failed or could not be reached; the hint names `report`'s flag.
+    #[error("{0}{hint}", hint = .0.hint("--store"))]
+    Store(promapi::Error),
     /// The store holds nothing for the period.
     #[error("{store} holds no requests of job {job} between {from} and {to}: check --from/--to and --store")]
     NoData {
@@ -100,6 +100,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+// By hand rather than `#[from]`: the message already holds the cause's text, so it is not
+// also a `source()` (a chain printer would say it twice).
+impl From<promapi::Error> for Error {
+    fn from(e: promapi::Error) -> Self {
+        Self::Store(e)
+    }
 }
 
 /// Attainment of one SLO over the period.
@@ -388,59 +396,98 @@ pub fn step_for(from: f64, to: f64) -> f64 {
 
 /// Reads the period from the store and builds the review.
 pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
-    let store = Prometheus::new(&cfg.store)?;
-    let (from, to, job) = (cfg.from, cfg.to, cfg.job.as_str());
-    let range = format!("{}s", (to - from).round() as u64);
-    let step = step_for(from, to);
-    let at = |q: String| {
-        let store = &store;
-        async move { store.query(&q, to).await }
+    let store = promapi::Client::new(&cfg.store)?;
+    let p = Period {
+        store: &store,
+        from: cfg.from,
+        to: cfg.to,
+        job: &cfg.job,
+        range: format!("{}s", (cfg.to - cfg.from).round() as u64),
+        step: step_for(cfg.from, cfg.to),
     };
+    let slos = slos(&p, &cfg.store).await?;
+    let (windows, alerts) = incidents_and_alerts(&p).await?;
+    let speed = speed(&p).await?;
+    let (incidents, stray_alerts) = score(&p, speed, windows, alerts);
+    let service_start = service_start(&p).await?;
+    let (routes, traffic, p99) = routes(&p, service_start).await?;
+    let ml = ml_quality(&p).await?;
+    Ok(Review {
+        store: cfg.store.clone(),
+        job: cfg.job.clone(),
+        from: p.from,
+        to: p.to,
+        step: p.step,
+        speed,
+        service_start,
+        slos,
+        incidents,
+        stray_alerts,
+        routes,
+        traffic,
+        p99,
+        ml,
+    })
+}
 
+/// The period under review and the store it is read from.
+struct Period<'a> {
+    store: &'a promapi::Client,
+    from: f64,
+    to: f64,
+    job: &'a str,
+    /// The whole period as a PromQL range, e.g. `3600s`.
+    range: String,
+    /// Step of the range queries, seconds.
+    step: f64,
+}
+
+impl Period<'_> {
+    /// `q` evaluated at the end of the period.
+    async fn at_end(&self, q: String) -> Result<Vec<Series>, promapi::Error> {
+        self.store.query(&q, self.to).await
+    }
+
+    /// `q` over the period, one point every step.
+    async fn over(&self, q: String) -> Result<Vec<Series>, promapi::Error> {
+        self.store
+            .query_range(&q, self.from, self.to, self.step)
+            .await
+    }
+}
+
+/// Availability and latency attainment over the period; no work request at all is
+/// [`Error::NoData`] (`store` is the URL it names).
+async fn slos(p: &Period<'_>, store: &str) -> Result<Vec<Slo>, Error> {
+    let (job, range) = (p.job, &p.range);
     let total = scalar(
-        &at(format!(
+        &p.at_end(format!(
             r#"sum(increase(monlab_http_requests_total{{job="{job}",route=~"{WORK}"}}[{range}]))"#
         ))
         .await?,
     );
     if total <= 0.0 {
         return Err(Error::NoData {
-            store: cfg.store.clone(),
+            store: store.to_string(),
             job: job.into(),
-            from: render::rfc3339(from),
-            to: render::rfc3339(to),
+            from: render::rfc3339(p.from),
+            to: render::rfc3339(p.to),
         });
     }
-    let errors = scalar(&at(format!(
+    let errors = scalar(&p.at_end(format!(
         r#"sum(increase(monlab_http_requests_total{{job="{job}",route=~"{WORK}",code=~"5.."}}[{range}]))"#
     ))
     .await?);
     // Prometheus 2.42 stores integer boundaries scraped over protobuf as "1.0"; 0.25 has one form.
-    let fast = scalar(&at(format!(
+    let fast = scalar(&p.at_end(format!(
         r#"sum(increase(monlab_http_request_duration_seconds_bucket{{job="{job}",route=~"{WORK}",le="{LATENCY_THRESHOLD}"}}[{range}]))"#
     ))
     .await?);
-    let timed = scalar(&at(format!(
+    let timed = scalar(&p.at_end(format!(
         r#"sum(increase(monlab_http_request_duration_seconds_count{{job="{job}",route=~"{WORK}"}}[{range}]))"#
     ))
     .await?);
-    let slo = |name: &str, text: &str, objective: f64, total: f64, bad: f64| {
-        let attainment = if total > 0.0 {
-            1.0 - bad / total
-        } else {
-            f64::NAN
-        };
-        Slo {
-            name: name.into(),
-            objective_text: text.into(),
-            objective,
-            total,
-            bad,
-            attainment,
-            budget_left: 1.0 - (1.0 - attainment) / (1.0 - objective),
-        }
-    };
-    let slos = vec![
+    Ok(vec![
         slo(
             "availability",
             "work requests not answered with 5xx",
@@ -455,51 +502,83 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
             timed,
             (timed - fast).max(0.0),
         ),
-    ];
+    ])
+}
 
-    let range_q = |q: String| {
-        let store = &store;
-        async move { store.query_range(&q, from, to, step).await }
+/// One SLO's attainment and budget left from its request counts.
+fn slo(name: &str, text: &str, objective: f64, total: f64, bad: f64) -> Slo {
+    let attainment = if total > 0.0 {
+        1.0 - bad / total
+    } else {
+        f64::NAN
     };
-    // Raw samples, not a range query's steps: starts, ends and alert spans to the second.
+    Slo {
+        name: name.into(),
+        objective_text: text.into(),
+        objective,
+        total,
+        bad,
+        attainment,
+        budget_left: 1.0 - (1.0 - attainment) / (1.0 - objective),
+    }
+}
+
+/// The incidents that overlap the period (with whether each still runs at its end) and every
+/// alert's firing spans, from raw samples, not a range query's steps: starts, ends and alert
+/// spans to the second.
+async fn incidents_and_alerts(
+    p: &Period<'_>,
+) -> Result<(Vec<(Window, bool)>, Vec<AlertSpan>), Error> {
+    let (from, to, job) = (p.from, p.to, p.job);
     let lookback = format!("{}s", (to - from + LOOKBACK).round() as u64);
-    let started = store
-        .query(
-            &format!(r#"monlab_incident_started_timestamp_seconds{{job="{job}"}}[{lookback}]"#),
-            to,
-        )
+    let started = p
+        .at_end(format!(
+            r#"monlab_incident_started_timestamp_seconds{{job="{job}"}}[{lookback}]"#
+        ))
         .await?;
-    let ended = store
-        .query(
-            &format!(r#"monlab_incident_ended_timestamp_seconds{{job="{job}"}}[{lookback}]"#),
-            to,
-        )
+    let ended = p
+        .at_end(format!(
+            r#"monlab_incident_ended_timestamp_seconds{{job="{job}"}}[{lookback}]"#
+        ))
         .await?;
     let windows: Vec<(Window, bool)> = windows(&started, &ended, to)
         .into_iter()
         .filter(|(w, _)| w.start < to && w.end > from)
         .collect();
     let alerts = alert_spans(
-        &store
-            .query(
-                &format!(r#"ALERTS{{alertstate="firing", alertname!="Watchdog"}}[{lookback}]"#),
-                to,
-            )
-            .await?,
+        &p.at_end(format!(
+            r#"ALERTS{{alertstate="firing", alertname!="Watchdog"}}[{lookback}]"#
+        ))
+        .await?,
         to,
     );
-    // The time warp the service ran at: scores and durations are in system seconds.
-    // A store from before the warp has no such series: real time.
-    let speed = scalar(
-        &at(format!(
+    Ok((windows, alerts))
+}
+
+/// The time warp the service ran at: scores and durations are in system seconds.
+/// A store from before the warp has no such series: real time.
+async fn speed(p: &Period<'_>) -> Result<u32, Error> {
+    let (job, range) = (p.job, &p.range);
+    Ok(scalar(
+        &p.at_end(format!(
             r#"max(max_over_time(monlab_time_warp_speed{{job="{job}"}}[{range}]))"#
         ))
         .await?,
     )
     .clamp(1.0, 60.0)
-    .round() as u32;
+    .round() as u32)
+}
+
+/// Scores each incident by the one rule (in system time at `speed`), and lists the alerts
+/// that fired outside every incident within the period.
+fn score(
+    p: &Period<'_>,
+    speed: u32,
+    windows: Vec<(Window, bool)>,
+    mut alerts: Vec<AlertSpan>,
+) -> (Vec<IncidentRow>, Vec<StrayAlert>) {
+    let (from, to) = (p.from, p.to);
     let mut plain: Vec<Window> = windows.iter().map(|(w, _)| w.clone()).collect();
-    let mut alerts = alerts;
     score::in_system_time(speed, &mut plain, &mut alerts);
     let k = f64::from(speed);
     let incidents: Vec<IncidentRow> = windows
@@ -527,53 +606,63 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
             seconds: a.end.unwrap_or(to * k) - a.start,
         })
         .collect();
+    (incidents, stray_alerts)
+}
 
-    // The earliest start of the service that the period sees, if the rates were still warming up.
-    let service_start = floats_all(
-        &at(format!(
+/// The earliest start of the service that the period sees, if the rates were still warming up.
+async fn service_start(p: &Period<'_>) -> Result<Option<f64>, Error> {
+    let (job, range) = (p.job, &p.range);
+    Ok(floats_all(
+        &p.at_end(format!(
             r#"min(min_over_time(process_start_time_seconds{{job="{job}"}}[{range}]))"#
         ))
         .await?,
     )
     .into_iter()
-    .map(|p| p.1)
-    .find(|t| *t > from - RATE_WINDOW && *t < to);
-    let serving = to - service_start.map_or(from, |t| t.max(from));
+    .map(|(_, started)| started)
+    .find(|t| *t > p.from - RATE_WINDOW && *t < p.to))
+}
 
+/// Requests, rates and p99 per work route, with the traffic and p99 lines the charts draw.
+async fn routes(
+    p: &Period<'_>,
+    service_start: Option<f64>,
+) -> Result<(Vec<RouteRow>, Vec<Line>, Vec<Line>), Error> {
+    let (job, range) = (p.job, &p.range);
+    let serving = p.to - service_start.map_or(p.from, |t| t.max(p.from));
     let per_route = by_label(
-        &at(format!(
+        &p.at_end(format!(
             r#"sum by (route) (increase(monlab_http_requests_total{{job="{job}",route=~"{WORK}"}}[{range}]))"#
         ))
         .await?,
         "route",
     );
     let traffic = lines(
-        &range_q(format!(
+        &p.over(format!(
             r#"sum by (route) (job_route:monlab_http_requests:rate5m{{job="{job}",route=~"{WORK}"}})"#
         ))
         .await?,
         "route",
     );
     let p99 = lines(
-        &range_q(format!(
+        &p.over(format!(
             r#"max by (route) (job_route_quantile:monlab_http_request_duration_seconds:histogram_quantile{{job="{job}",route=~"{WORK}",quantile="0.99"}})"#
         ))
         .await?,
         "route",
     );
+    let values_of = |lines: &[Line], route: &str| -> Vec<f64> {
+        lines
+            .iter()
+            .find(|l| l.name == route)
+            .map(|l| l.points.iter().map(|pt| pt.1).collect())
+            .unwrap_or_default()
+    };
     let routes = per_route
         .iter()
         .map(|(route, requests)| {
-            let rates: Vec<f64> = traffic
-                .iter()
-                .find(|l| &l.name == route)
-                .map(|l| l.points.iter().map(|p| p.1).collect())
-                .unwrap_or_default();
-            let lat: Vec<f64> = p99
-                .iter()
-                .find(|l| &l.name == route)
-                .map(|l| l.points.iter().map(|p| p.1).collect())
-                .unwrap_or_default();
+            let rates = values_of(&traffic, route);
+            let lat = values_of(&p99, route);
             RouteRow {
                 route: route.clone(),
                 requests: *requests,
@@ -589,16 +678,21 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
             }
         })
         .collect();
+    Ok((routes, traffic, p99))
+}
 
+/// Model accuracy from feedback and the fallback share over the period.
+async fn ml_quality(p: &Period<'_>) -> Result<MlQuality, Error> {
+    let job = p.job;
     let accuracy = lines(
-        &range_q(format!(
+        &p.over(format!(
             r#"job_source:monlab_model_accuracy:ratio_rate5m{{job="{job}",source="model"}}"#
         ))
         .await?,
         "source",
     );
     let fallback = lines(
-        &range_q(format!(
+        &p.over(format!(
             r#"job:monlab_predictions_fallback:ratio_rate5m{{job="{job}"}}"#
         ))
         .await?,
@@ -606,33 +700,16 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
     );
     let values = |l: &[Line]| -> Vec<f64> {
         l.iter()
-            .flat_map(|x| x.points.iter().map(|p| p.1))
+            .flat_map(|x| x.points.iter().map(|pt| pt.1))
             .collect()
     };
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let ml = MlQuality {
+    Ok(MlQuality {
         mean_accuracy: mean(values(&accuracy)),
         worst_accuracy: values(&accuracy).into_iter().reduce(f64::min),
         mean_fallback_share: mean(values(&fallback)),
         accuracy,
         fallback,
-    };
-
-    Ok(Review {
-        store: cfg.store.clone(),
-        job: job.into(),
-        from,
-        to,
-        step,
-        speed,
-        service_start,
-        slos,
-        incidents,
-        stray_alerts,
-        routes,
-        traffic,
-        p99,
-        ml,
     })
 }
 
@@ -731,6 +808,20 @@ mod tests {
         assert_eq!(
             w[0].0.signals[0].label,
             Some(("feature", "age".to_string()))
+        );
+    }
+
+    #[test]
+    fn store_errors_point_at_store_not_prometheus() {
+        let e = Error::from(promapi::Error::NotPrometheus {
+            url: "http://127.0.0.1:8080".into(),
+            status: 404,
+        })
+        .to_string();
+        assert_eq!(
+            e,
+            "http://127.0.0.1:8080 answered HTTP 404 without a Prometheus API response: \
+             is --store the right URL?"
         );
     }
 

@@ -175,6 +175,17 @@ fn draw(
 /// The review as Markdown (the HTML is built from the same text).
 pub fn markdown(r: &Review) -> String {
     let mut m = String::new();
+    period(&mut m, r);
+    slos(&mut m, r);
+    incidents(&mut m, r);
+    stray_alerts(&mut m, r);
+    routes(&mut m, r);
+    ml_quality(&mut m, r);
+    m
+}
+
+/// The title, the period read and, under a time warp, which durations are system seconds.
+fn period(m: &mut String, r: &Review) {
     let _ = writeln!(m, "# monlab performance review\n");
     let _ = writeln!(
         m,
@@ -195,6 +206,10 @@ pub fn markdown(r: &Review) -> String {
             k = r.speed
         );
     }
+}
+
+/// The SLO table and what the error budget means.
+fn slos(m: &mut String, r: &Review) {
     let _ = writeln!(m, "## Service level objectives\n");
     let _ = writeln!(
         m,
@@ -219,6 +234,10 @@ pub fn markdown(r: &Review) -> String {
         "\nThe error budget is the share of requests the objective allows to miss over this \
          period; a negative budget left means the period broke its objective.\n"
     );
+}
+
+/// The incidents, each with the alert that caught it, and the scoring rule.
+fn incidents(m: &mut String, r: &Review) {
     let _ = writeln!(m, "## Incidents\n");
     if r.incidents.is_empty() {
         let _ = writeln!(m, "No incident was in progress during the period.\n");
@@ -266,6 +285,10 @@ pub fn markdown(r: &Review) -> String {
             crate::incident::score::GRACE
         );
     }
+}
+
+/// The alerts that fired outside any incident, if any.
+fn stray_alerts(m: &mut String, r: &Review) {
     if !r.stray_alerts.is_empty() {
         let _ = writeln!(m, "Alerts that fired outside any incident:\n");
         for a in &r.stray_alerts {
@@ -279,6 +302,10 @@ pub fn markdown(r: &Review) -> String {
         }
         let _ = writeln!(m);
     }
+}
+
+/// Traffic and latency per route, the warm-up, and the two charts.
+fn routes(m: &mut String, r: &Review) {
     let _ = writeln!(m, "## Traffic and latency by route\n");
     let _ = writeln!(
         m,
@@ -310,6 +337,10 @@ pub fn markdown(r: &Review) -> String {
         m,
         "\nIncidents are shaded red on the charts.\n\n![request rate](traffic.png)\n\n![p99 latency](latency-p99.png)\n"
     );
+}
+
+/// Model accuracy and the fallback share, and their charts.
+fn ml_quality(m: &mut String, r: &Review) {
     let _ = writeln!(m, "## ML quality\n");
     let _ = writeln!(
         m,
@@ -324,7 +355,6 @@ pub fn markdown(r: &Review) -> String {
         m,
         "![model accuracy](ml-accuracy.png)\n\n![fallback share](fallback-share.png)"
     );
-    m
 }
 
 fn escape(s: &str) -> String {

@@ -155,11 +155,9 @@ fn to_api_error(e: recover::Error) -> ApiError {
         E::Absent { .. } | E::NoData { .. } | E::TooFewSamples { .. } => {
             ApiError::NotFound(e.to_string())
         }
-        E::Unreachable { .. }
-        | E::NotPrometheus { .. }
-        | E::Query { .. }
-        | E::Inconsistent(_)
-        | E::Truth { .. } => ApiError::BadGateway(e.to_string()),
+        E::Prometheus(_) | E::Inconsistent(_) | E::Truth { .. } => {
+            ApiError::BadGateway(e.to_string())
+        }
         E::Plot { .. } => ApiError::Internal(e.to_string()),
     }
 }
