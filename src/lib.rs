@@ -44,3 +44,27 @@ pub mod shutdown;
 pub mod stack;
 pub mod telemetry;
 pub mod warp;
+
+#[cfg(test)]
+mod map {
+    /// docs/architecture.md is how a reader finds the home of a behaviour: it must name every
+    /// folder and top-level file of src/.
+    #[test]
+    fn every_source_folder_is_on_the_map() {
+        let map = include_str!("../docs/architecture.md");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(&src).expect("src/ is readable") {
+            let name = entry.expect("an entry").file_name();
+            let name = name.to_string_lossy();
+            if name == "lib.rs" {
+                continue;
+            }
+            let shown = if name.ends_with(".rs") {
+                format!("`src/{name}`")
+            } else {
+                format!("`src/{name}/`")
+            };
+            assert!(map.contains(&shown), "docs/architecture.md does not name {shown}");
+        }
+    }
+}
