@@ -27,13 +27,16 @@ pub struct Service {
     pub addr: String,
 }
 
+/// A file to write: its path and text.
+pub type File = (PathBuf, String);
+
 /// Everything `up` starts, in start (and stop) order, and the files they read.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Children: services, Prometheus replicas, VictoriaMetrics, Alertmanagers.
     pub specs: Vec<Spec>,
     /// Configuration files to write before starting.
-    pub files: Vec<(PathBuf, String)>,
+    pub files: Vec<File>,
     /// The service replicas.
     pub services: Vec<Service>,
     /// The file_sd file listing the ready replicas.
@@ -347,7 +350,7 @@ impl<'a> Layout<'a> {
     }
 
     /// The Prometheus replicas and each one's configuration file.
-    fn prometheus(&self, bin: &Path) -> Result<(Vec<Spec>, Vec<(PathBuf, String)>), StackError> {
+    fn prometheus(&self, bin: &Path) -> Result<(Vec<Spec>, Vec<File>), StackError> {
         let mut specs = Vec::new();
         let mut files = Vec::new();
         for (r, port) in self.replicas.iter().zip(&self.ports.prometheus) {
@@ -464,7 +467,7 @@ impl<'a> Layout<'a> {
     }
 
     /// The Alertmanagers (a gossiping cluster with `--ha`) and their one configuration file.
-    fn alertmanagers(&self, bin: &Path) -> Result<(Vec<Spec>, (PathBuf, String)), StackError> {
+    fn alertmanagers(&self, bin: &Path) -> Result<(Vec<Spec>, File), StackError> {
         let yml = self.data.join("alertmanager.yml");
         let text = self.monitoring.alertmanager(&self.services[0].addr)?;
         let cluster = &self.ports.cluster;
@@ -520,7 +523,7 @@ impl<'a> Layout<'a> {
         subs
     }
 
-    fn into_plan(self, specs: Vec<Spec>, files: Vec<(PathBuf, String)>) -> Plan {
+    fn into_plan(self, specs: Vec<Spec>, files: Vec<File>) -> Plan {
         let folders = self.folders();
         Plan {
             specs,
