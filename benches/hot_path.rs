@@ -12,9 +12,9 @@
 //! - `encode_10k_series`: `Metrics::encode` with at least 10,000 series, text and protobuf.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monlab::config::ServeConfig;
-use monlab::faults::Faults;
-use monlab::service::routes;
+use monlab::api::routes;
+use monlab::incident::Faults;
+use monlab::service::ServeConfig;
 use monlab::telemetry::buckets::duration_buckets;
 use monlab::telemetry::exposition::Format;
 use monlab::telemetry::http::HttpTelemetry;

@@ -1,9 +1,9 @@
-// Builds the lab page into ../src/lab/assets/, which the monlab binary embeds:
+// Builds the lab page into ../src/service/lab/assets/, which the monlab binary embeds:
 //   lab.js      src/main.js and what it imports (uPlot), bundled and minified by esbuild
 //   lab.css     src/lab.css with uPlot's style sheet inlined
 //   index.html  src/index.html as is
 //   source-hash.txt  FNV-1a 64 of every source below, checked by `cargo test`
-//                    (src/lab/assets.rs) so a stale bundle cannot go unnoticed.
+//                    (src/service/lab/assets.rs) so a stale bundle cannot go unnoticed.
 //
 //   npm run build          write the files
 //   npm run check          build in memory; exit 1 if a committed file differs
@@ -17,7 +17,7 @@ import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', 'src', 'lab', 'assets');
+const out = join(here, '..', 'src', 'service', 'lab', 'assets');
 const check = process.argv.includes('--check');
 
 function files(dir) {
@@ -28,7 +28,7 @@ function files(dir) {
 }
 
 // FNV-1a 64 over "path\0contents\0" of each source in path order; the same as
-// src/lab/assets.rs computes.
+// src/service/lab/assets.rs computes.
 function sourceHash() {
   const paths = [join(here, 'package.json'), join(here, 'package-lock.json'), join(here, 'build.mjs'), ...files(join(here, 'src'))];
   const named = paths.map((p) => [relative(here, p).split('\\').join('/'), p]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -69,10 +69,10 @@ if (check) {
     }
   });
   if (stale.length) {
-    console.error(`lab: src/lab/assets/ is not what lab/ builds to (${stale.map(([n]) => n).join(', ')}): run \`cd lab && npm ci && npm run build\``);
+    console.error(`lab: src/service/lab/assets/ is not what lab/ builds to (${stale.map(([n]) => n).join(', ')}): run \`cd lab && npm ci && npm run build\``);
     process.exit(1);
   }
-  console.log('lab: src/lab/assets/ matches its sources');
+  console.log('lab: src/service/lab/assets/ matches its sources');
 } else {
   mkdirSync(out, { recursive: true });
   for (const [name, text] of Object.entries(outputs)) writeFileSync(join(out, name), text);

@@ -1,13 +1,17 @@
 //! monlab: a simulated production system with its monitoring built in.
 //!
-//! - [`cli`]: the command line; [`commands`]: runs it; [`config`]: flags, env and file, validated.
-//! - [`service`]: the simulated system (router, endpoints, load shedding, shutdown).
+//! - [`cli`]: the command line, every setting declared once; [`cmd`]: one module per command,
+//!   filling its feature's config and running it; [`settings`]: the config file and the
+//!   one parser per kind of value.
+//! - [`api`]: the wire contract (bodies, answers, routes, [`api::Severity`]) that the service and
+//!   its clients share; serde data only.
+//! - [`service`]: the simulated system (router, endpoints, load shedding, shutdown), and the
+//!   live page at `/lab` (charts, alerts, incidents, distributions, ML signals).
 //! - [`telemetry`]: golden-signal metrics, distributions, process facts, `/metrics`.
-//! - [`faults`]: incident state that handlers consult; [`ml`]: the model behind `/predict`.
+//! - [`incident`]: the incident catalogue, the state handlers consult, and the one scoring rule
+//!   (which alert caught which incident, and how fast); [`ml`]: the model behind `/predict`.
 //! - [`distribution`]: what `/random` draws, and the maths `recover` fits with.
 //! - [`scenario`]: incident timelines and their scoreboard; the admin API client.
-//! - [`score`]: the one rule that says which alert caught which incident, and how fast.
-//! - [`lab`]: the live page at `/lab` (charts, alerts, incidents, distributions, ML signals).
 //! - [`load`]: `monlab load`, open-loop traffic and its latency report.
 //! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
 //! - [`report`]: `monlab report`, a performance review of a period.
@@ -20,21 +24,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod api;
 pub mod batch;
 pub mod cli;
-pub mod commands;
-pub mod config;
+pub mod cmd;
 pub mod distribution;
-pub mod faults;
-pub mod lab;
+pub mod incident;
 pub mod load;
 pub mod logging;
 pub mod ml;
 pub mod recover;
 pub mod report;
 pub mod scenario;
-pub mod score;
 pub mod service;
+pub mod settings;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;

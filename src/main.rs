@@ -2,28 +2,16 @@
 //!
 //! Run with `monlab serve`, or `monlab --help` for every subcommand.
 
-use clap::Parser;
-use monlab::cli::Cli;
-use monlab::commands::{self, CliError};
+use monlab::cmd::{self, CliError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cmd::args::parse(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // clap's whole message: what was wrong, the usage and its tips (a similar flag, the
-            // missing argument's name, the list of commands); still exit status 2.
-            let _ = e.print();
-            return ExitCode::from(2);
-        }
+        Err(e) => return e.report(),
     };
-    monlab::logging::init(&monlab::config::log_filter());
-    match commands::run(cli) {
+    monlab::logging::init(&monlab::settings::log_filter());
+    match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ CliError::Usage(_)) => {
             eprintln!("error: {e}");

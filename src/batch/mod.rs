@@ -37,6 +37,20 @@ pub struct BatchConfig {
     pub seed: u64,
 }
 
+impl Default for BatchConfig {
+    /// The local Pushgateway, a 200,000-row backfill every 10 minutes, seed 1.
+    fn default() -> Self {
+        Self {
+            pushgateway: "http://127.0.0.1:9091".into(),
+            job: "monlab-backfill".into(),
+            rows: 200_000,
+            schedule: Duration::from_secs(600),
+            fail: false,
+            seed: 1,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
@@ -187,7 +201,7 @@ pub async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
             url: url.clone(),
             reason: format!(
                 "cannot build an HTTP client: {}",
-                crate::scenario::client::error_chain(&e)
+                crate::api::error::error_chain(&e)
             ),
         })?;
     let req = if out.success {
@@ -202,7 +216,7 @@ pub async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
         .await
         .map_err(|e| BatchError::Push {
             url: url.clone(),
-            reason: crate::scenario::client::error_chain(&e),
+            reason: crate::api::error::error_chain(&e),
         })?;
     if !resp.status().is_success() {
         let status = resp.status();

@@ -11,6 +11,7 @@
 //! predictions gets its true outcome sent to `/feedback` after a delay. Feedback is extra
 //! traffic: it does not count against `--rate` or the mix, and is reported apart.
 
+pub mod config;
 pub mod progress;
 pub mod report;
 pub mod request;
@@ -22,7 +23,7 @@ pub use request::{Mix, Route};
 pub use schedule::Arrivals;
 pub use world::World;
 
-use crate::config::LoadConfig;
+pub use config::{LoadConfig, LOAD_MAX_DURATION, LOAD_MAX_REQUESTS};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -595,14 +596,14 @@ fn feedback_request(
     prediction_id: String,
     label: bool,
 ) -> Result<http::Request<Full<Bytes>>, Error> {
-    let body = serde_json::to_vec(&crate::service::feedback::FeedbackRequest {
+    let body = serde_json::to_vec(&crate::api::predict::FeedbackRequest {
         prediction_id,
         label,
     })?;
     request::build(
         target,
         http::Method::POST,
-        crate::service::routes::FEEDBACK.into(),
+        crate::api::routes::FEEDBACK.into(),
         Some(Bytes::from(body)),
     )
 }

@@ -8,7 +8,7 @@
 
 use super::request::Route;
 use super::schedule::Arrivals;
-use crate::service::routes;
+use crate::api::routes;
 use hdrhistogram::{CreationError, Histogram};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -9,9 +9,9 @@
 
 use super::world::World;
 use super::Error;
+use crate::api::login::{valid_token, LoginRequest};
+use crate::api::routes;
 use crate::ml::dataset::Generator;
-use crate::service::login::{valid_token, LoginRequest};
-use crate::service::routes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Uri};

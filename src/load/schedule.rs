@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How arrivals are spaced in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Arrivals {
     /// Exactly `1/rate` apart: easy to reason about, and what the accuracy benchmark uses.

@@ -7,11 +7,12 @@
 //! outcomes it reports as feedback from the recession's relation
 //! ([`crate::ml::dataset::Regime::Recession`]). See [`World`] and [`poll`].
 
-use crate::faults::{shift_value, Incident, Params};
+use crate::api::incident::{IncidentList, Params};
+use crate::incident::catalog::shift_value;
+use crate::incident::Incident;
 use crate::ml::dataset::{Generator, Regime};
 use crate::ml::features::{Features, NUMERIC};
 use crate::ml::reference::Reference;
-use crate::service::admin::IncidentList;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -104,7 +105,7 @@ pub async fn poll(
     let uri = http::Uri::builder()
         .scheme(http::uri::Scheme::HTTP)
         .authority(target)
-        .path_and_query(crate::service::routes::INCIDENTS)
+        .path_and_query(crate::api::routes::INCIDENTS)
         .build();
     let Ok(uri) = uri else {
         return;
@@ -142,7 +143,7 @@ pub async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::Faults;
+    use crate::incident::Faults;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
@@ -158,21 +159,23 @@ mod tests {
         let f = Faults::default();
         assert_eq!(world_of(&f), World::default());
         let minute = Duration::from_secs(60);
-        let drift = Params::default()
-            .resolve(Incident::FeatureDrift, &[])
+        let drift = Incident::FeatureDrift
+            .resolve(Params::default(), &[])
             .unwrap();
         f.start(Incident::FeatureDrift, drift, minute);
-        let missing = Params {
+        let employment = Params {
             feature: Some("employment".into()),
             ..Params::default()
-        }
-        .resolve(Incident::MissingFeature, &[])
-        .unwrap();
+        };
+        let missing = Incident::MissingFeature.resolve(employment, &[]).unwrap();
         f.start(Incident::MissingFeature, missing, minute);
         f.start(Incident::ConceptDrift, Params::default(), minute);
         f.start(Incident::AuthDown, Params::default(), minute);
         let w = world_of(&f);
-        assert_eq!(w.drift, Some((1, crate::faults::DEFAULT_DRIFT_SHIFT)));
+        assert_eq!(
+            w.drift,
+            Some((1, crate::incident::catalog::DEFAULT_DRIFT_SHIFT))
+        );
         assert_eq!(w.missing, Some("employment"));
         assert_eq!(w.regime, Regime::Recession);
     }

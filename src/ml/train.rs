@@ -25,6 +25,31 @@ pub const SHIPPED_SEED: u64 = 7;
 /// Training rows of the shipped model: enough for coefficients within a few hundredths of the
 /// truth, few enough that the reproduction test fits it in seconds.
 pub const DEFAULT_ROWS: usize = 20_000;
+
+/// Everything `monlab train` needs, validated.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Seed of the training rows.
+    pub seed: u64,
+    /// Training rows.
+    pub rows: usize,
+    /// Folder the two files go to.
+    pub out: std::path::PathBuf,
+    /// Training time written into the files (RFC 3339).
+    pub trained_at: String,
+}
+
+impl Default for TrainConfig {
+    /// The shipped model's seed and rows, into `models/`, trained now.
+    fn default() -> Self {
+        Self {
+            seed: SHIPPED_SEED,
+            rows: DEFAULT_ROWS,
+            out: std::path::PathBuf::from("models"),
+            trained_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        }
+    }
+}
 /// The model's columns, in file order (see [`column_value`]).
 pub const COLUMNS: [&str; 10] = [
     "debt_ratio",

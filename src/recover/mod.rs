@@ -9,13 +9,14 @@
 
 pub mod binned;
 pub mod compare;
+pub mod config;
 pub mod fit;
 pub mod plot;
 pub mod report;
 pub mod source;
 
-use crate::config::RecoverConfig;
 use crate::distribution::Distribution;
+pub use config::{RecoverConfig, RECOVER_MAX_WINDOW};
 use report::{MetricReport, Recovery, Report, TruthInfo};
 use serde::Serialize;
 use source::{Observed, Prometheus, Query, Source};
@@ -49,7 +50,7 @@ impl Metric {
 }
 
 /// Which histogram to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceChoice {
     /// Both when present; the native one leads (finer buckets), the classic one is compared.
     Auto,
@@ -277,7 +278,7 @@ async fn truth(
     cfg: &RecoverConfig,
     instances: &[String],
 ) -> Result<Truth, Error> {
-    use crate::service::random::Distributions;
+    use crate::api::distributions::Distributions;
     let mut t = Truth {
         value: cfg.truth_value.clone(),
         delay: cfg.truth_delay.clone(),

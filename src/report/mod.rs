@@ -7,7 +7,7 @@
 //!   against their objectives, and the error budget left;
 //! - incidents, from the start and end times and severity the service recorded
 //!   (`monlab_incident_started_timestamp_seconds`, `monlab_incident_ended_timestamp_seconds`),
-//!   each scored by the one rule in [`crate::score`] against the firing spans of Prometheus's
+//!   each scored by the one rule in [`crate::incident::score`] against the firing spans of Prometheus's
 //!   `ALERTS` (raw samples, so without Alertmanager's grouping delay): the alert that caught
 //!   it, detection and resolve times, louder alerts; plus alerts that fired outside any
 //!   incident;
@@ -19,9 +19,12 @@
 
 pub mod render;
 
-use crate::faults::{Incident, Params};
+use crate::api::alerts::AlertKey;
+use crate::api::incident::Params;
+use crate::api::Severity;
+use crate::incident::score::{self, AlertSpan, Window, GRACE};
+use crate::incident::Incident;
 use crate::recover::source::{Prometheus, Sample, Series};
-use crate::score::{AlertSpan, Window, GRACE};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,6 +56,22 @@ pub struct ReportConfig {
     pub out: PathBuf,
     /// The scrape job of the service.
     pub job: String,
+}
+
+impl Default for ReportConfig {
+    /// The last hour of the local Prometheus's `monlab` job, into `report/`.
+    fn default() -> Self {
+        let to = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            store: "http://127.0.0.1:9090".into(),
+            from: to - 3600.0,
+            to,
+            out: PathBuf::from("report"),
+            job: "monlab".into(),
+        }
+    }
 }
 
 /// Why no report could be written.
@@ -114,22 +133,22 @@ pub struct IncidentRow {
     /// Still running at the end of the period.
     pub ongoing: bool,
     /// Severity it must be caught at.
-    pub expected_severity: String,
+    pub expected_severity: Severity,
     /// The alert of that severity that fired, if any.
-    pub alert: Option<String>,
+    pub alert: Option<AlertKey>,
     /// Seconds from start to the alert firing.
     pub detection_seconds: Option<f64>,
     /// Seconds from end to the alert resolving.
     pub resolve_seconds: Option<f64>,
     /// Alerts of a higher severity that fired meanwhile.
-    pub over_severity: Vec<String>,
+    pub over_severity: Vec<AlertKey>,
 }
 
 /// An alert that fired outside every incident.
 #[derive(Debug, Clone, Serialize)]
 pub struct StrayAlert {
-    /// `name (severity)`.
-    pub alert: String,
+    /// Which alert.
+    pub alert: AlertKey,
     /// When it fired.
     pub start: f64,
     /// How long it fired.
@@ -262,7 +281,7 @@ fn floats_all(series: &[Series]) -> Vec<(f64, f64)> {
 fn windows(started: &[Series], ended: &[Series], to: f64) -> Vec<(Window, bool)> {
     // Starts on several replicas differ by milliseconds; restarts by far more.
     const SAME: f64 = 2.0;
-    let mut runs: Vec<(f64, Incident, String, Params)> = Vec::new();
+    let mut runs: Vec<(f64, Incident, Severity, Params)> = Vec::new();
     for s in started {
         let label = |k: &str| s.labels.get(k).cloned();
         let Some(incident) = label("incident").as_deref().and_then(Incident::from_name) else {
@@ -273,9 +292,11 @@ fn windows(started: &[Series], ended: &[Series], to: f64) -> Vec<(Window, bool)>
             feature: label("feature"),
             ..Params::default()
         };
-        let severity = label("severity").unwrap_or_else(|| incident.severity().into());
+        let severity = label("severity")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| incident.severity());
         for (_, t) in floats(s) {
-            runs.push((t, incident, severity.clone(), params.clone()));
+            runs.push((t, incident, severity, params.clone()));
         }
     }
     runs.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
@@ -303,7 +324,7 @@ fn windows(started: &[Series], ended: &[Series], to: f64) -> Vec<(Window, bool)>
         out.push((
             Window {
                 incident: *incident,
-                severity: severity.clone(),
+                severity: *severity,
                 signals: incident.signals(params),
                 start: *start,
                 end: end.unwrap_or(to),
@@ -334,19 +355,15 @@ fn alert_spans(series: &[Series], to: f64) -> Vec<AlertSpan> {
         let mut labels = s.labels.clone();
         labels.remove("__name__");
         labels.remove("alertstate");
-        let name = labels.get("alertname").cloned().unwrap_or_default();
-        let severity = labels.get("severity").cloned().unwrap_or_default();
         let mut first = 0;
         for k in 0..t.len() {
             let last = k + 1 == t.len();
             if last || t[k + 1] - t[k] > 2.5 * interval {
-                out.push(AlertSpan {
-                    name: name.clone(),
-                    severity: severity.clone(),
-                    labels: labels.clone(),
-                    start: t[first],
-                    end: (!(last && t[k] >= open_after)).then_some(t[k] + interval),
-                });
+                out.push(AlertSpan::new(
+                    labels.clone(),
+                    t[first],
+                    (!(last && t[k] >= open_after)).then_some(t[k] + interval),
+                ));
                 first = k + 1;
             }
         }
@@ -483,29 +500,29 @@ pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
     .round() as u32;
     let mut plain: Vec<Window> = windows.iter().map(|(w, _)| w.clone()).collect();
     let mut alerts = alerts;
-    crate::score::in_system_time(speed, &mut plain, &mut alerts);
+    score::in_system_time(speed, &mut plain, &mut alerts);
     let k = f64::from(speed);
     let incidents: Vec<IncidentRow> = windows
         .iter()
-        .zip(crate::score::score_all(&plain, &alerts, GRACE))
+        .zip(score::score_all(&plain, &alerts, GRACE))
         .map(|((w, ongoing), o)| IncidentRow {
             incident: w.incident.name().into(),
             start: w.start,
             end: w.end,
             ongoing: *ongoing,
-            expected_severity: w.severity.clone(),
+            expected_severity: w.severity,
             alert: o.alert,
             detection_seconds: o.detection_seconds,
             resolve_seconds: o.resolve_seconds,
             over_severity: o.over_severity,
         })
         .collect();
-    let stray_alerts = crate::score::stray(&plain, &alerts, GRACE)
+    let stray_alerts = score::stray(&plain, &alerts, GRACE)
         .into_iter()
         // Spans are in system time (K times the wall clock): back to wall instants here.
         .filter(|a| a.start / k >= from && a.start / k <= to)
         .map(|a| StrayAlert {
-            alert: a.tag(),
+            alert: a.key.clone(),
             start: a.start / k,
             seconds: a.end.unwrap_or(to * k) - a.start,
         })

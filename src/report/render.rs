@@ -240,13 +240,19 @@ pub fn markdown(r: &Review) -> String {
                     rfc3339(i.end)
                 },
                 i.expected_severity,
-                i.alert.as_deref().unwrap_or("**missed**"),
+                i.alert
+                    .as_ref()
+                    .map_or("**missed**".into(), ToString::to_string),
                 secs(i.detection_seconds),
                 secs(i.resolve_seconds),
                 if i.over_severity.is_empty() {
                     "none".to_string()
                 } else {
-                    i.over_severity.join(", ")
+                    i.over_severity
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
         }
@@ -257,7 +263,7 @@ pub fn markdown(r: &Review) -> String {
              and expected severity are what the service recorded; detection and resolve times \
              run to when Prometheus started and stopped firing the alert (a page reaches people \
              after Alertmanager's grouping wait on top).\n",
-            crate::score::GRACE
+            crate::incident::score::GRACE
         );
     }
     if !r.stray_alerts.is_empty() {
@@ -458,7 +464,7 @@ mod tests {
                 start: 1800.0,
                 end: 2400.0,
                 ongoing: false,
-                expected_severity: "critical".into(),
+                expected_severity: crate::api::Severity::Critical,
                 alert: None,
                 detection_seconds: None,
                 resolve_seconds: None,

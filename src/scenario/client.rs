@@ -1,9 +1,11 @@
 //! A client of the service's admin API and alert log, used by `monlab incident`, scenarios,
 //! `up` and the tests.
 
-use crate::faults::IncidentState;
-use crate::service::admin::{IncidentChange, IncidentList, StartRequest};
-use crate::service::alerts::Notification;
+use crate::api::alerts::Notification;
+use crate::api::error::{innermost, message_of};
+use crate::api::incident::{IncidentChange, IncidentList, IncidentState, Params};
+use crate::api::routes;
+use crate::api::scoreboard::{ScoreboardPost, StoredScoreboard};
 use std::time::Duration;
 
 /// Why a call failed.
@@ -35,18 +37,6 @@ pub enum ClientError {
         /// The body or parse error.
         message: String,
     },
-}
-
-/// An error with its causes, innermost last ("connection refused" is usually at the end).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Talks to one monlab service.
@@ -90,7 +80,7 @@ impl AdminClient {
         };
         let resp = req.send().await.map_err(|e| ClientError::Unreachable {
             url: url.into(),
-            reason: crate::service::peers::innermost(&e),
+            reason: innermost(&e),
         })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
@@ -100,7 +90,7 @@ impl AdminClient {
                 message: format!("unexpected answer ({e})"),
             });
         }
-        let message = crate::service::error::message_of(body);
+        let message = message_of(body);
         if status == 401 && self.token.is_none() {
             Err(ClientError::Refused {
                 status,
@@ -116,7 +106,7 @@ impl AdminClient {
 
     /// Every incident's state.
     pub async fn list(&self) -> Result<Vec<IncidentState>, ClientError> {
-        let url = format!("{}/admin/incidents", self.base);
+        let url = format!("{}{}", self.base, routes::ADMIN_INCIDENTS);
         let list: IncidentList = self.send(self.http.get(&url), &url).await?;
         Ok(list.incidents)
     }
@@ -124,24 +114,20 @@ impl AdminClient {
     /// The service's time warp K (from its public incident list; 1 for a service that
     /// predates the warp).
     pub async fn speed(&self) -> Result<u32, ClientError> {
-        let url = format!("{}/incidents", self.base);
+        let url = format!("{}{}", self.base, routes::INCIDENTS);
         let list: IncidentList = self.send(self.http.get(&url), &url).await?;
         Ok(list.speed.max(1))
     }
 
-    /// Starts an incident.
-    pub async fn start(
-        &self,
-        name: &str,
-        req: &StartRequest,
-    ) -> Result<IncidentChange, ClientError> {
-        let url = format!("{}/admin/incidents/{name}", self.base);
-        self.send(self.http.post(&url).json(req), &url).await
+    /// Starts an incident with these parameters.
+    pub async fn start(&self, name: &str, params: &Params) -> Result<IncidentChange, ClientError> {
+        let url = format!("{}{}/{name}", self.base, routes::ADMIN_INCIDENTS);
+        self.send(self.http.post(&url).json(params), &url).await
     }
 
     /// Stops an incident.
     pub async fn stop(&self, name: &str) -> Result<IncidentChange, ClientError> {
-        let url = format!("{}/admin/incidents/{name}", self.base);
+        let url = format!("{}{}/{name}", self.base, routes::ADMIN_INCIDENTS);
         self.send(self.http.delete(&url), &url).await
     }
 
@@ -150,9 +136,9 @@ impl AdminClient {
         &self,
         scenario: Option<&str>,
         board: &crate::scenario::Scoreboard,
-    ) -> Result<crate::lab::StoredScoreboard, ClientError> {
-        let url = format!("{}/admin/scoreboard", self.base);
-        let body = crate::lab::ScoreboardPost {
+    ) -> Result<StoredScoreboard, ClientError> {
+        let url = format!("{}{}", self.base, routes::ADMIN_SCOREBOARD);
+        let body = ScoreboardPost {
             scenario: scenario.map(str::to_string),
             speed: board.speed.max(1),
             rows: board.rows.clone(),
@@ -172,8 +158,9 @@ impl AdminClient {
         view: &str,
     ) -> Result<Vec<Notification>, ClientError> {
         let url = format!(
-            "{}/alerts/notifications?after={after}&view={view}",
-            self.base
+            "{}{}?after={after}&view={view}",
+            self.base,
+            routes::ALERTS_NOTIFICATIONS
         );
         self.send(self.http.get(&url), &url).await
     }

@@ -11,18 +11,21 @@
 //! # share = 0.01, seconds = 2.0, route = "/random", feature = "age", shift = 1.0
 //! # where the incident takes them
 //! ```
-//! Each step is scored by the one rule in [`crate::score`], from the notifications monlab's
+//! Each step is scored by the one rule in [`crate::incident::score`], from the notifications monlab's
 //! webhook received: detection time runs from the incident's real start (as the service
 //! recorded it) to the firing notification of the alert that caught it, resolve time from its
 //! end to that alert's resolved notification. An alert that arrives within
-//! [`crate::score::GRACE`] after the end still counts.
+//! [`crate::incident::score::GRACE`] after the end still counts.
 
 pub mod client;
 
-use crate::faults::Incident;
-use crate::score::{AlertSpan, Outcome, Window};
-use crate::service::admin::StartRequest;
-use crate::service::alerts::Notification;
+use crate::api::alerts::Notification;
+use crate::api::incident::{Params, DEFAULT_DURATION};
+use crate::api::now_seconds;
+use crate::api::routes::WORK;
+use crate::api::scoreboard::Row;
+use crate::incident::score::{self, AlertSpan, Window, GRACE};
+use crate::incident::Incident;
 use client::{AdminClient, ClientError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -47,20 +50,12 @@ pub struct Step {
     /// Incident name.
     pub incident: String,
     /// Offset from the start of the play, e.g. `30s`.
-    pub at: String,
-    /// Duration, e.g. `3m`.
-    #[serde(rename = "for")]
-    pub duration: String,
-    /// Incident parameter.
-    pub share: Option<f64>,
-    /// Incident parameter.
-    pub seconds: Option<f64>,
-    /// Incident parameter.
-    pub route: Option<String>,
-    /// Incident parameter.
-    pub feature: Option<String>,
-    /// Incident parameter.
-    pub shift: Option<f64>,
+    #[serde(with = "crate::api::duration::text")]
+    pub at: Duration,
+    /// How long (`for`, required here) and the incident's parameters, as the admin API
+    /// takes them.
+    #[serde(flatten)]
+    pub params: Params,
 }
 
 /// A scenario file that cannot be played.
@@ -75,10 +70,15 @@ pub struct PlannedStep {
     pub incident: Incident,
     /// Offset from the start.
     pub at: Duration,
-    /// Duration.
-    pub duration: Duration,
-    /// Parameters as sent to the admin API.
-    pub request: StartRequest,
+    /// Its duration and parameters, as sent to the admin API.
+    pub params: Params,
+}
+
+impl PlannedStep {
+    /// How long it runs.
+    pub fn duration(&self) -> Duration {
+        self.params.duration.unwrap_or(DEFAULT_DURATION)
+    }
 }
 
 impl Scenario {
@@ -112,82 +112,22 @@ impl Scenario {
                     Incident::ALL.map(Incident::name).join(", ")
                 ))
             })?;
-            let dur = |field: &str, raw: &str| {
-                crate::config::parse_duration(raw)
-                    .map_err(|e| ScenarioError(format!("step {}: {field}: {e}", i + 1)))
-            };
-            let at = dur("at", &s.at)?;
-            let duration = dur("for", &s.duration)?;
-            if duration.is_zero() || duration > crate::faults::MAX_DURATION {
-                return Err(ScenarioError(format!(
-                    "step {}: for must be in (0, 24h]",
-                    i + 1
-                )));
+            if s.params.duration.is_none() {
+                return Err(ScenarioError(format!("step {}: for is missing", i + 1)));
             }
-            crate::faults::Params {
-                share: s.share,
-                seconds: s.seconds,
-                route: s.route.clone(),
-                feature: s.feature.clone(),
-                shift: s.shift,
-            }
-            .resolve(incident, crate::service::routes::WORK)
-            .map_err(|e| ScenarioError(format!("step {}: {}", i + 1, e.message)))?;
+            // Checked here so a bad step fails before the play starts; the service resolves
+            // the defaults again when it starts the incident.
+            incident
+                .resolve(s.params.clone(), WORK)
+                .map_err(|e| ScenarioError(format!("step {}: {}", i + 1, e.message)))?;
             out.push(PlannedStep {
                 incident,
-                at,
-                duration,
-                request: StartRequest {
-                    duration: Some(format!("{}ms", duration.as_millis())),
-                    share: s.share,
-                    seconds: s.seconds,
-                    route: s.route.clone(),
-                    feature: s.feature.clone(),
-                    shift: s.shift,
-                },
+                at: s.at,
+                params: s.params.clone(),
             });
         }
         out.sort_by_key(|s| s.at);
         Ok(out)
-    }
-}
-
-/// One row of the scoreboard: a step and its [`Outcome`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Row {
-    /// Incident name.
-    pub incident: String,
-    /// Severity it must be caught at.
-    pub expected_severity: String,
-    /// The alert that caught it (see [`crate::score`]), if any.
-    pub alert: Option<String>,
-    /// Seconds from incident start to its firing notification.
-    pub detection_seconds: Option<f64>,
-    /// Seconds from incident end to its resolved notification.
-    pub resolve_seconds: Option<f64>,
-    /// Alerts of a higher severity that fired in the incident's span (should be none).
-    pub over_severity: Vec<String>,
-    /// Every alert that fired in the incident's span, `name (severity)`.
-    pub fired: Vec<String>,
-}
-
-impl Row {
-    /// A row for incident `w` scored as `o`.
-    pub fn new(w: &Window, o: Outcome) -> Self {
-        Self {
-            incident: w.incident.name().into(),
-            expected_severity: w.severity.clone(),
-            alert: o.alert,
-            detection_seconds: o.detection_seconds,
-            resolve_seconds: o.resolve_seconds,
-            over_severity: o.over_severity,
-            fired: o.fired,
-        }
-    }
-
-    /// Caught at the expected severity and nothing higher fired.
-    pub fn passed(&self) -> bool {
-        self.alert.is_some() && self.over_severity.is_empty()
     }
 }
 
@@ -197,7 +137,7 @@ pub struct Scoreboard {
     /// One row per step.
     pub rows: Vec<Row>,
     /// The time warp K the system ran at; the rows' times are system seconds.
-    #[serde(default = "crate::warp::real_time")]
+    #[serde(default = "crate::api::real_time")]
     pub speed: u32,
 }
 
@@ -219,16 +159,16 @@ impl std::fmt::Display for Scoreboard {
         for r in &self.rows {
             let verdict = match (&r.alert, r.over_severity.is_empty()) {
                 (Some(_), true) => "caught".to_string(),
-                (Some(_), false) => format!("over-paged: {}", r.over_severity.join(", ")),
+                (Some(_), false) => format!("over-paged: {}", joined(&r.over_severity)),
                 (None, true) => "MISSED".to_string(),
-                (None, false) => format!("MISSED, over-paged: {}", r.over_severity.join(", ")),
+                (None, false) => format!("MISSED, over-paged: {}", joined(&r.over_severity)),
             };
             writeln!(
                 f,
                 "{:<16} {:<9} {:<34} {:>9} {:>9}  {}",
                 r.incident,
                 r.expected_severity,
-                r.alert.as_deref().unwrap_or("—"),
+                r.alert.as_ref().map_or("—".into(), ToString::to_string),
                 secs(r.detection_seconds),
                 secs(r.resolve_seconds),
                 verdict
@@ -236,6 +176,14 @@ impl std::fmt::Display for Scoreboard {
         }
         Ok(())
     }
+}
+
+/// Alerts as a list in a sentence: `A (critical), B (major)`.
+fn joined(keys: &[crate::api::alerts::AlertKey]) -> String {
+    keys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The alerts the webhook saw, as spans from each firing notification to the resolved one
@@ -249,13 +197,7 @@ pub fn spans(notifications: &[Notification]) -> Vec<AlertSpan> {
                 .rev()
                 .find(|s| s.labels == a.labels && s.end.is_none());
             match (a.status.as_str(), open) {
-                ("firing", None) => out.push(AlertSpan {
-                    name: a.labels.get("alertname").cloned().unwrap_or_default(),
-                    severity: a.labels.get("severity").cloned().unwrap_or_default(),
-                    labels: a.labels.clone(),
-                    start: n.received_at,
-                    end: None,
-                }),
+                ("firing", None) => out.push(AlertSpan::new(a.labels.clone(), n.received_at, None)),
                 ("resolved", Some(s)) => s.end = Some(n.received_at),
                 _ => {}
             }
@@ -269,14 +211,14 @@ pub fn spans(notifications: &[Notification]) -> Vec<AlertSpan> {
 pub fn score(windows: &[Window], notifications: &[Notification], speed: u32) -> Scoreboard {
     let mut system = windows.to_vec();
     let mut alerts = spans(notifications);
-    crate::score::in_system_time(speed, &mut system, &mut alerts);
-    let outcomes = crate::score::score_all(&system, &alerts, crate::score::GRACE);
+    score::in_system_time(speed, &mut system, &mut alerts);
+    let outcomes = score::score_all(&system, &alerts, GRACE);
     Scoreboard {
         speed,
         rows: windows
             .iter()
             .zip(outcomes)
-            .map(|(w, o)| Row::new(w, o))
+            .map(|(w, o)| w.row(o))
             .collect(),
     }
 }
@@ -295,7 +237,7 @@ impl PlayOptions {
     pub fn with_resolve_wait(raw: Option<&str>) -> Result<Self, String> {
         let mut opts = Self::default();
         if let Some(raw) = raw {
-            opts.resolve_wait = crate::config::parse_duration(raw)
+            opts.resolve_wait = crate::api::duration::parse(raw)
                 .map_err(|e| format!("invalid --resolve-wait '{raw}': {e}"))?;
         }
         Ok(opts)
@@ -319,7 +261,6 @@ pub async fn play(
     steps: &[PlannedStep],
     opts: PlayOptions,
 ) -> Result<Scoreboard, ClientError> {
-    let now = crate::service::alerts::now_seconds;
     // The service says its time warp: a scenario's times are system times, K times shorter
     // on the wall clock, and the scoreboard speaks system seconds.
     let speed = client.speed().await?;
@@ -330,21 +271,21 @@ pub async fn play(
     for step in steps {
         tokio::time::sleep_until(t0 + wall(step.at)).await;
         let state = client
-            .start(step.incident.name(), &step.request)
+            .start(step.incident.name(), &step.params)
             .await?
             .state;
-        let started = state.started_at.unwrap_or_else(now);
+        let started = state.started_at.unwrap_or_else(now_seconds);
         tracing::info!(incident = step.incident.name(), "Scenario step started.");
-        let end = started + wall(step.duration).as_secs_f64();
+        let end = started + wall(step.duration()).as_secs_f64();
         windows.push(Window::from_state(step.incident, &state, end));
     }
     let last_end = steps
         .iter()
-        .map(|s| s.at + s.duration)
+        .map(|s| s.at + s.duration())
         .max()
         .unwrap_or_default();
     let deadline = t0 + wall(last_end + opts.resolve_wait);
-    let graced = t0 + wall(last_end + Duration::from_secs_f64(crate::score::GRACE));
+    let graced = t0 + wall(last_end + Duration::from_secs_f64(GRACE));
     let last_end = wall(last_end);
     loop {
         let seen = client.notifications(cursor).await?;
@@ -368,7 +309,8 @@ pub async fn play(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::alerts::WebhookAlert;
+    use crate::api::alerts::WebhookAlert;
+    use crate::api::Severity;
 
     fn note(at: f64, status: &str, name: &str, severity: &str) -> Notification {
         Notification {
@@ -408,7 +350,7 @@ mod tests {
         assert_eq!(s[1].end, Some(420.0));
         let w = Window {
             incident: Incident::ModelDown,
-            severity: "major".into(),
+            severity: Severity::Major,
             signals: Incident::ModelDown.signals(&Default::default()),
             start: 100.0,
             end: 400.0,
@@ -416,17 +358,14 @@ mod tests {
         let board = score(std::slice::from_ref(&w), &notes, 1);
         let row = &board.rows[0];
         assert_eq!(
-            row.alert.as_deref(),
+            row.alert.as_ref().map(ToString::to_string).as_deref(),
             Some("MonlabModelFallbackHigh (major)")
         );
         assert_eq!(row.detection_seconds, Some(60.0));
         assert_eq!(row.resolve_seconds, Some(20.0));
         assert_eq!(
-            row.over_severity,
-            vec![
-                "Louder (critical)".to_string(),
-                "MonlabLoginsFailing (critical)".to_string()
-            ]
+            joined(&row.over_severity),
+            "Louder (critical), MonlabLoginsFailing (critical)"
         );
         assert!(!row.passed());
         assert!(board.to_string().contains("over-paged: Louder (critical)"));

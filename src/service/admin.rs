@@ -3,59 +3,16 @@
 //! service started without one cannot be broken remotely.
 
 use super::error::ApiError;
-use super::peers::{Reach, FORWARDED};
-use super::AppState;
-use crate::config::parse_duration;
-use crate::faults::{Incident, IncidentState, Params, DEFAULT_DURATION, MAX_DURATION};
+use super::peers::FORWARDED;
+use super::{routes, AppState};
+use crate::api::incident::{
+    IncidentChange, IncidentList, IncidentState, Params, Reach, DEFAULT_DURATION,
+};
+use crate::api::scoreboard::{ScoreboardPost, StoredScoreboard};
+use crate::incident::Incident;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-
-/// Body of `POST /admin/incidents/{name}`; every field is optional.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StartRequest {
-    /// How long, e.g. `5m` (default 5m, at most 24h).
-    #[serde(rename = "for")]
-    pub duration: Option<String>,
-    /// See [`Params::share`].
-    pub share: Option<f64>,
-    /// See [`Params::seconds`].
-    pub seconds: Option<f64>,
-    /// See [`Params::route`].
-    pub route: Option<String>,
-    /// See [`Params::feature`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature: Option<String>,
-    /// See [`Params::shift`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shift: Option<f64>,
-}
-
-/// Answer of a start or stop: the incident's state here, and how many replicas the change
-/// reached (absent when the service has no peers, or the call was passed on by a peer).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IncidentChange {
-    /// The state on this replica.
-    #[serde(flatten)]
-    pub state: IncidentState,
-    /// Whether it was in progress before this call (for a stop: whether anything was stopped).
-    pub was_active: bool,
-    /// Where the change took effect.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<Reach>,
-}
-
-/// Answer of the list endpoint.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IncidentList {
-    /// The service's time warp K: durations here are in system seconds, K per wall second.
-    #[serde(default = "crate::warp::real_time")]
-    pub speed: u32,
-    /// Every incident.
-    pub incidents: Vec<IncidentState>,
-}
 
 /// An incident's state with its time left in system seconds (wall seconds times K).
 fn in_system_time(mut s: IncidentState, speed: crate::warp::Speed) -> IncidentState {
@@ -95,7 +52,7 @@ async fn pass_on(
     if headers.contains_key(FORWARDED) || state.peers.is_empty() {
         return None;
     }
-    let path = format!("{}/{name}", super::routes::ADMIN_INCIDENTS);
+    let path = format!("{}/{name}", routes::ADMIN_INCIDENTS);
     Some(state.peers.pass_on(method, &path, token, body).await)
 }
 
@@ -154,41 +111,18 @@ pub async fn start(
     authorize(&state, &headers)?;
     let incident = incident(&name)?;
     // The body is optional: an empty one starts the incident with its defaults.
-    let req: StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        StartRequest::default()
+    let req: Params = if body.iter().all(u8::is_ascii_whitespace) {
+        Params::default()
     } else {
         json_body(&body)?
     };
-    let duration = match req.duration.as_deref() {
-        None => DEFAULT_DURATION,
-        Some(text) => match parse_duration(text) {
-            Ok(d) if !d.is_zero() && d <= MAX_DURATION => d,
-            Ok(_) => {
-                return Err(ApiError::Unprocessable {
-                    field: "for".into(),
-                    message: "for must be more than 0 and at most 24h".into(),
-                })
-            }
-            Err(e) => {
-                return Err(ApiError::Unprocessable {
-                    field: "for".into(),
-                    message: format!("for: {e}"),
-                })
-            }
-        },
-    };
-    let params = Params {
-        share: req.share,
-        seconds: req.seconds,
-        route: req.route,
-        feature: req.feature,
-        shift: req.shift,
-    }
-    .resolve(incident, super::routes::WORK)
-    .map_err(|e| ApiError::Unprocessable {
-        field: e.field.into(),
-        message: e.message,
-    })?;
+    let params = incident
+        .resolve(req, routes::WORK)
+        .map_err(|e| ApiError::Unprocessable {
+            field: e.field.into(),
+            message: e.message,
+        })?;
+    let duration = params.duration.unwrap_or(DEFAULT_DURATION);
     let was_active = state.faults.is_active(incident);
     // `for` is system time; under the time warp it lasts K times less on the wall clock.
     let started = in_system_time(
@@ -223,19 +157,11 @@ pub async fn stop(
     }))
 }
 
-/// Reads a JSON body the way `start` does: 400 for malformed JSON, 422 naming the field.
+/// Reads a JSON body as the `Json` extractor does (400 for malformed JSON, 422 naming the
+/// field), for bodies read as bytes first: a start's may be empty, and the scoreboard's is read
+/// only once the token was checked.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let message = format!("invalid body: {e}");
-        if e.is_data() {
-            ApiError::Unprocessable {
-                field: message.split('`').nth(1).unwrap_or("body").to_string(),
-                message,
-            }
-        } else {
-            ApiError::BadRequest(message)
-        }
-    })
+    Ok(Json::<T>::from_bytes(body)?.0)
 }
 
 /// `POST /admin/scoreboard`: stores a played scenario's scoreboard (`monlab incident play`
@@ -244,8 +170,8 @@ pub async fn store_scoreboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<crate::lab::StoredScoreboard>, ApiError> {
+) -> Result<Json<StoredScoreboard>, ApiError> {
     authorize(&state, &headers)?;
-    let post: crate::lab::ScoreboardPost = json_body(&body)?;
+    let post: ScoreboardPost = json_body(&body)?;
     state.lab.store_scoreboard(post).map(Json)
 }

@@ -17,90 +17,20 @@
 
 use super::error::{ApiError, JsonBody};
 use super::AppState;
+use crate::api::alerts::{Heartbeat, Notification, View, WebhookAlert, WebhookPayload, WATCHDOG};
+use crate::api::{now_seconds, Severity};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use serde::Deserialize;
+use std::collections::{HashSet, VecDeque};
 
 /// How many notifications are kept; older ones are dropped (counters keep the totals).
 pub const KEEP: usize = 2000;
 
-/// Severity label values counted by name; anything else is counted as `other`.
-const SEVERITIES: [&str; 3] = ["critical", "major", "minor"];
-
-/// One alert inside a notification, as Alertmanager sends it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookAlert {
-    /// `firing` or `resolved`.
-    pub status: String,
-    /// Labels, including `alertname` and `severity`.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations (`summary`, `description`, `runbook_url`).
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    /// When the alert started firing (RFC 3339).
-    #[serde(default)]
-    pub starts_at: String,
-    /// When it resolved, or a zero time while firing.
-    #[serde(default)]
-    pub ends_at: String,
-    /// Alertmanager's identity of the alert.
-    #[serde(default)]
-    pub fingerprint: String,
-}
-
-/// The webhook body (version 4).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookPayload {
-    /// Payload version; must be "4".
-    pub version: String,
-    /// The group this notification is about.
-    pub group_key: String,
-    /// `firing` when any alert of the group fires, else `resolved`.
-    pub status: String,
-    /// The receiver name from alertmanager.yml.
-    pub receiver: String,
-    /// The alerts of the group.
-    pub alerts: Vec<WebhookAlert>,
-}
-
-/// The alert name of the heartbeat alert (always firing while the pipeline works).
-pub const WATCHDOG: &str = "Watchdog";
-
 /// How many dedup keys are remembered; older ones are forgotten first.
 const KEEP_KEYS: usize = 50_000;
-
-/// A recorded notification.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Notification {
-    /// Sequence number, from 1.
-    pub seq: u64,
-    /// When monlab received it, seconds since the Unix epoch.
-    pub received_at: f64,
-    /// Receiver name.
-    pub receiver: String,
-    /// Group status.
-    pub status: String,
-    /// Group key.
-    pub group_key: String,
-    /// The alerts.
-    pub alerts: Vec<WebhookAlert>,
-}
-
-/// Which view of the log to read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum View {
-    /// Each (group key, fingerprint, startsAt, status) once.
-    #[default]
-    Dedup,
-    /// Every notification as delivered.
-    Raw,
-}
 
 type DedupKey = (String, String, String, String);
 
@@ -113,17 +43,6 @@ struct LogState {
     seen_order: VecDeque<DedupKey>,
     heartbeats: u64,
     last_heartbeat: Option<f64>,
-}
-
-/// The heartbeat's state, as `GET /alerts/heartbeat` reports it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Heartbeat {
-    /// Heartbeats received.
-    pub count: u64,
-    /// When the last arrived, seconds since the Unix epoch.
-    pub last_at: Option<f64>,
-    /// Seconds since the last one.
-    pub age_seconds: Option<f64>,
 }
 
 /// The bounded log of received notifications.
@@ -231,14 +150,6 @@ impl AlertLog {
     }
 }
 
-/// Seconds since the Unix epoch, as a float.
-pub fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn validate(p: &WebhookPayload) -> Result<(), ApiError> {
     let bad = |field: &str, message: String| {
         Err(ApiError::Unprocessable {
@@ -302,12 +213,8 @@ pub async fn webhook(
     // Count each alert once: the dedup view of this notification holds only its new alerts.
     let fresh = state.alert_log.since(n.seq - 1, View::Dedup);
     for a in fresh.iter().flat_map(|n| &n.alerts) {
-        let severity = a
-            .labels
-            .get("severity")
-            .map(String::as_str)
-            .and_then(|s| SEVERITIES.iter().find(|k| **k == s).copied())
-            .unwrap_or("other");
+        // monlab's severities are counted by name; anything else as `other`.
+        let severity = a.key().severity.map_or("other", Severity::as_str);
         let status = if a.status == "firing" {
             "firing"
         } else {

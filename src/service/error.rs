@@ -13,15 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-/// The `message` of an error answer's body, or the body itself when it is not one (a proxy's
-/// page, plain text): what a client shows its user.
-pub fn message_of(body: String) -> String {
-    serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or(body)
-}
-
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

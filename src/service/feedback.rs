@@ -8,38 +8,11 @@
 
 use super::error::{ApiError, JsonBody};
 use super::AppState;
+use crate::api::predict::{FeedbackAnswer, FeedbackRequest};
 use crate::ml::feedback::FeedbackError;
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// Body of `POST /feedback`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackRequest {
-    /// The id `/predict` answered with.
-    pub prediction_id: String,
-    /// Whether the applicant defaulted (the class the model's score is the probability of).
-    pub label: bool,
-}
-
-/// Answer of `POST /feedback`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct FeedbackAnswer {
-    /// The prediction labelled.
-    pub prediction_id: String,
-    /// The label recorded.
-    pub label: bool,
-    /// Who had answered: `model` or `fallback`.
-    pub source: String,
-    /// What had been decided: `approve` or `decline`.
-    pub decision: String,
-    /// Whether the decision matched the outcome.
-    pub correct: bool,
-    /// Seconds from the prediction to this label.
-    pub delay_seconds: f64,
-}
 
 /// `POST /feedback`.
 pub async fn feedback(
@@ -88,7 +61,7 @@ pub async fn feedback(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::ServeConfig;
+    use crate::service::ServeConfig;
     use crate::service::{router, AppState};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};

@@ -8,7 +8,8 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::faults::Incident;
+use crate::api::incident::Params;
+use crate::incident::Incident;
 use axum::extract::{MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
@@ -48,7 +49,7 @@ pub struct Inject<S> {
 }
 
 /// Whether an incident's parameters name this route.
-fn on_route(p: &crate::faults::Params, route: Option<&str>) -> bool {
+fn on_route(p: &Params, route: Option<&str>) -> bool {
     p.route.as_deref() == route
 }
 

@@ -7,36 +7,12 @@
 use super::error::{ApiError, JsonBody};
 use super::random::validate_user;
 use super::AppState;
-use crate::faults::Incident;
+use crate::api::login::{valid_token, LoginAnswer, LoginRequest};
+use crate::incident::Incident;
 use axum::extract::State;
 use axum::Json;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// The token that logs `user` in.
-pub fn valid_token(user: &str) -> String {
-    format!("s3cret-{user}")
-}
-
-/// Body of `POST /login`.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// User id, 1–64 characters of `[A-Za-z0-9_.-]`.
-    pub user: String,
-    /// Password-like token.
-    pub token: String,
-}
-
-/// Answer of a successful login.
-#[derive(Debug, Deserialize, Serialize)]
-pub struct LoginAnswer {
-    /// Who logged in.
-    pub user: String,
-    /// A session id.
-    pub session: String,
-}
 
 /// `POST /login`.
 pub async fn login(

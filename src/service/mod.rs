@@ -5,110 +5,28 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod config;
 pub mod error;
 pub mod feedback;
 pub mod health;
 pub mod inject;
+pub mod lab;
 pub mod login;
 pub mod peers;
 pub mod predict;
 pub mod random;
 pub mod shed;
 
-use crate::config::ServeConfig;
-use crate::faults::{Faults, Incident};
+use crate::api::routes;
+use crate::incident::{Faults, Incident};
 use crate::telemetry::http::{GoldenSignals, GoldenSignalsLayer, HttpTelemetry};
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
 use axum::Router;
+pub use config::{LabConfig, ModelConfig, RandomConfig, ServeConfig};
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// Route templates; these are the only values the `route` label takes besides `unmatched`.
-pub mod routes {
-    /// Random value after a random delay.
-    pub const RANDOM: &str = "/random";
-    /// The configured distributions.
-    pub const DISTRIBUTIONS: &str = "/distributions";
-    /// Liveness.
-    pub const HEALTHZ: &str = "/healthz";
-    /// Readiness.
-    pub const READYZ: &str = "/readyz";
-    /// Prometheus exposition.
-    pub const METRICS: &str = "/metrics";
-    /// Login (the authorization service).
-    pub const LOGIN: &str = "/login";
-    /// Credit-risk prediction.
-    pub const PREDICT: &str = "/predict";
-    /// The true outcome of a prediction, sent late.
-    pub const FEEDBACK: &str = "/feedback";
-    /// Incidents in progress with their parameters, read-only and public (the load generator
-    /// reads it to play the incidents that happen in the world).
-    pub const INCIDENTS: &str = "/incidents";
-    /// Alertmanager's webhook.
-    pub const ALERTS_WEBHOOK: &str = "/alerts/webhook";
-    /// Received alert notifications.
-    pub const ALERTS_NOTIFICATIONS: &str = "/alerts/notifications";
-    /// The Watchdog heartbeat.
-    pub const ALERTS_HEARTBEAT: &str = "/alerts/heartbeat";
-    /// Incident list.
-    pub const ADMIN_INCIDENTS: &str = "/admin/incidents";
-    /// One incident.
-    pub const ADMIN_INCIDENT: &str = "/admin/incidents/{name}";
-    /// Stores the last scenario's scoreboard for the lab.
-    pub const ADMIN_SCOREBOARD: &str = "/admin/scoreboard";
-    /// Redirects to the lab.
-    pub const ROOT: &str = "/";
-    /// The lab page.
-    pub const LAB: &str = "/lab";
-    /// The lab's script and style sheet.
-    pub const LAB_ASSET: &str = "/lab/assets/{file}";
-    /// A runbook, as the lab's alerts link to it.
-    pub const LAB_RUNBOOK: &str = "/lab/runbooks/{name}";
-    /// Whether the lab's Prometheus and Alertmanager answer.
-    pub const LAB_STATUS: &str = "/lab/api/status";
-    /// Every incident with its state, for the lab.
-    pub const LAB_INCIDENTS: &str = "/lab/api/incidents";
-    /// The last scenario's scoreboard.
-    pub const LAB_SCOREBOARD: &str = "/lab/api/scoreboard";
-    /// The distributions of `/random`, recovered on demand.
-    pub const LAB_RECOVER: &str = "/lab/api/recover";
-    /// Read-only proxy to Prometheus's query API (one template for every proxied path).
-    pub const LAB_PROMETHEUS: &str = "/lab/api/prometheus/{*path}";
-    /// Read-only proxy to Alertmanager's alert list.
-    pub const LAB_ALERTMANAGER: &str = "/lab/api/alertmanager/{*path}";
-    /// The work routes: load-shed, fault-injected, covered by the latency SLO.
-    pub const WORK: &[&str] = &[RANDOM, LOGIN, PREDICT];
-    /// Every template above.
-    pub const ALL: &[&str] = &[
-        RANDOM,
-        LOGIN,
-        PREDICT,
-        FEEDBACK,
-        INCIDENTS,
-        DISTRIBUTIONS,
-        HEALTHZ,
-        READYZ,
-        METRICS,
-        ALERTS_WEBHOOK,
-        ALERTS_NOTIFICATIONS,
-        ALERTS_HEARTBEAT,
-        ADMIN_INCIDENTS,
-        ADMIN_INCIDENT,
-        ADMIN_SCOREBOARD,
-        ROOT,
-        LAB,
-        LAB_ASSET,
-        LAB_RUNBOOK,
-        LAB_STATUS,
-        LAB_INCIDENTS,
-        LAB_SCOREBOARD,
-        LAB_RECOVER,
-        LAB_PROMETHEUS,
-        LAB_ALERTMANAGER,
-    ];
-}
 
 /// Shared state of the handlers, behind one reference count: every layer and extractor
 /// clones the state for each request, and with ten reference counts bouncing between two
@@ -153,7 +71,7 @@ pub struct SharedState {
     /// The time warp: durations of the system (incidents, windows) are divided by it.
     pub speed: crate::warp::Speed,
     /// The lab page's upstreams and last scoreboard.
-    pub lab: Arc<crate::lab::Lab>,
+    pub lab: Arc<lab::Lab>,
 }
 
 impl AppState {
@@ -185,7 +103,7 @@ impl AppState {
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
             peers: Arc::new(peers::Peers::new(&cfg.peers)),
             speed: cfg.speed,
-            lab: Arc::new(crate::lab::Lab::new(&cfg.lab)),
+            lab: Arc::new(lab::Lab::new(&cfg.lab)),
             limiter: Arc::new(shed::Limiter::new(
                 cfg.concurrency_limit,
                 metrics.http.concurrency_in_use.clone(),
@@ -232,7 +150,7 @@ pub fn router(state: AppState) -> Router {
             get(exposition::handler).with_state(state.metrics.clone()),
         );
     work.merge(ops)
-        .merge(crate::lab::router())
+        .merge(lab::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

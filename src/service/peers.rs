@@ -6,33 +6,13 @@
 //! (`--peers`, which `up` sets), marked so that a peer does not pass it on again, and the
 //! answer says on how many replicas it took effect.
 
+use crate::api::error::{innermost, message_of};
+use crate::api::incident::{PeerFailure, Reach};
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Header on a passed-on request, so that the peer applies it without passing it on again.
 pub const FORWARDED: &str = "x-monlab-forwarded";
-
-/// How many replicas an incident change reached, and which did not answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Reach {
-    /// Replicas where the change took effect, this one included.
-    pub applied: usize,
-    /// Replicas in all, this one included.
-    pub of: usize,
-    /// The replicas it did not reach, each with why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<PeerFailure>,
-}
-
-/// A peer that did not apply a change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PeerFailure {
-    /// Its base URL.
-    pub url: String,
-    /// What went wrong.
-    pub error: String,
-}
 
 /// The peers of one replica.
 #[derive(Debug, Default)]
@@ -81,7 +61,7 @@ impl Peers {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let text = r.text().await.unwrap_or_default();
-                        Err(format!("HTTP {status}: {}", super::error::message_of(text)))
+                        Err(format!("HTTP {status}: {}", message_of(text)))
                     }
                     Err(e) => Err(innermost(&e)),
                 };
@@ -106,14 +86,4 @@ impl Peers {
         reach.failed.sort_by(|a, b| a.url.cmp(&b.url));
         reach
     }
-}
-
-/// The innermost cause of an error ("Connection refused (os error 111)"), the part a person
-/// can act on.
-pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last: &(dyn std::error::Error + 'static) = e;
-    while let Some(s) = last.source() {
-        last = s;
-    }
-    last.to_string()
 }

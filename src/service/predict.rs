@@ -12,8 +12,9 @@
 use super::error::ApiError;
 use super::random::validate_user;
 use super::AppState;
+use crate::api::predict::{FallbackReason, Prediction};
 use crate::distribution::Sampler;
-use crate::faults::Incident;
+use crate::incident::Incident;
 use crate::ml::drift::DriftMonitor;
 use crate::ml::features::{self, Features, Invalid};
 use crate::ml::feedback::{Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
@@ -26,28 +27,7 @@ use axum::Json;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-
-/// Why the fallback answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FallbackReason {
-    /// The model is down.
-    ModelUnavailable,
-    /// The model missed its time budget.
-    Timeout,
-}
-
-impl FallbackReason {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ModelUnavailable => "model_unavailable",
-            Self::Timeout => "timeout",
-        }
-    }
-}
 
 /// The model, its simulated latency and its time budget.
 #[derive(Debug)]
@@ -81,23 +61,6 @@ impl ModelMonitor {
             quality: QualityWindow::with_window(speed.scale(crate::ml::feedback::QUALITY_WINDOW)),
         }
     }
-}
-
-/// The answer of `/predict`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Prediction {
-    /// Id to send feedback against.
-    pub prediction_id: String,
-    /// Probability of default (model only).
-    pub score: Option<f64>,
-    /// `approve` or `decline`.
-    pub decision: String,
-    /// `model` or `fallback`.
-    pub source: String,
-    /// Why the fallback answered.
-    pub fallback_reason: Option<FallbackReason>,
-    /// Model version.
-    pub model_version: String,
 }
 
 impl Predictor {

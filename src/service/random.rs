@@ -4,14 +4,14 @@
 
 use super::error::{ApiError, Query};
 use super::AppState;
-use crate::config::RandomConfig;
-use crate::distribution::{Distribution, Sampler};
+use super::RandomConfig;
+use crate::api::distributions::{Distributions, RandomAnswer, RandomParams};
+use crate::distribution::Sampler;
 use axum::extract::State;
 use axum::Json;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Draws (value, delay) pairs; seeded for reproducible runs.
@@ -61,23 +61,6 @@ impl RandomSource {
     }
 }
 
-/// Query parameters of `/random`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RandomParams {
-    /// Who asks; drives per-user effects. 1–64 characters of `[A-Za-z0-9_.-]`.
-    pub user: Option<String>,
-}
-
-/// The answer of `/random`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RandomAnswer {
-    /// The drawn value.
-    pub value: f64,
-    /// The delay the service waited before answering, in seconds.
-    pub delay_seconds: f64,
-}
-
 /// Checks a user id: bounded and plain, since it may reach logs and fault decisions.
 pub fn validate_user(user: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&user.len())
@@ -115,43 +98,6 @@ pub async fn random(
         value: draw.value,
         delay_seconds: draw.delay_seconds,
     }))
-}
-
-/// One configured distribution, as `/distributions` reports it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DistributionInfo {
-    /// The spec, which parses back to the same distribution.
-    pub spec: Distribution,
-    /// Family name.
-    pub family: String,
-    /// Exact mean.
-    pub mean: f64,
-    /// Exact standard deviation.
-    pub std_dev: f64,
-}
-
-impl From<&Distribution> for DistributionInfo {
-    fn from(d: &Distribution) -> Self {
-        Self {
-            spec: d.clone(),
-            family: d.family().to_string(),
-            mean: d.mean(),
-            std_dev: d.variance().sqrt(),
-        }
-    }
-}
-
-/// The answer of `/distributions`: the truth behind `/random`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Distributions {
-    /// Distribution of the value.
-    pub value: DistributionInfo,
-    /// Distribution of the delay in seconds.
-    pub delay: DistributionInfo,
-    /// Cap on one delay, in seconds.
-    pub max_delay_seconds: f64,
-    /// Seed, when the run is reproducible.
-    pub seed: Option<u64>,
 }
 
 /// `GET /distributions`.

@@ -13,13 +13,14 @@ pub mod lock;
 pub mod plan;
 pub mod process;
 pub mod tools;
+pub mod up_config;
 
-use crate::config::UpConfig;
 use plan::Plan;
 use process::{Child, ProcessError};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use up_config::{UpConfig, MAX_WARPED_LOAD};
 
 /// Restarts allowed per child before `up` gives up and stops everything.
 const MAX_RESTARTS: u32 = 5;
@@ -286,7 +287,7 @@ fn background_load(
         .services
         .iter()
         .map(|s| {
-            let load_cfg = crate::config::LoadConfig {
+            let load_cfg = crate::load::LoadConfig {
                 target: s
                     .addr
                     .parse()

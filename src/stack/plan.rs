@@ -10,8 +10,8 @@
 
 use super::config::{self, Extras, RunFiles, Targets};
 use super::process::Spec;
+use super::UpConfig;
 use super::{port_free, tools, StackError};
-use crate::config::UpConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -289,8 +289,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServeConfig;
-    use crate::faults::Faults;
+    use crate::incident::Faults;
+    use crate::service::ServeConfig;
 
     #[test]
     fn cached_handles_count_in_the_same_series_as_lookups() {

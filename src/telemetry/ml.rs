@@ -12,10 +12,10 @@
 //! Labels come from fixed lists (sources, reasons, decisions, feature names, known
 //! categories), never from request values.
 
+use crate::api::predict::Prediction;
 use crate::ml::drift::{DriftReport, SCORE};
 use crate::ml::features::{Features, CATEGORICAL, NUMERIC};
 use crate::ml::feedback::Quality;
-use crate::service::predict::Prediction;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;

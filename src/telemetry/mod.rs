@@ -12,7 +12,7 @@ pub mod ml;
 pub mod process;
 pub mod summary;
 
-use crate::config::ServeConfig;
+use crate::service::ServeConfig;
 use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -239,7 +239,7 @@ impl prometheus_client::collector::Collector for HeartbeatAge {
             return Ok(());
         }
         let age = prometheus_client::metrics::gauge::ConstGauge::new(
-            (crate::service::alerts::now_seconds() - last).max(0.0),
+            (crate::api::now_seconds() - last).max(0.0),
         );
         age.encode(encoder.encode_descriptor(
             "watchdog_heartbeat_age",
@@ -298,7 +298,7 @@ impl Metrics {
 
     /// Creates and registers every family, with buckets derived from `cfg`'s distributions;
     /// `faults` registers its incident gauges alongside.
-    pub fn new(cfg: &ServeConfig, faults: &crate::faults::Faults) -> Self {
+    pub fn new(cfg: &ServeConfig, faults: &crate::incident::Faults) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(process::ProcessCollector));
         let mut native = Registry::default();

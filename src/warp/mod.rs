@@ -82,11 +82,6 @@ pub enum Error {
     Yaml(#[from] serde_yaml::Error),
 }
 
-/// K = 1 as a number: the serde default of a `speed` field that an older sender leaves out.
-pub fn real_time() -> u32 {
-    1
-}
-
 /// The speed K of the time warp: every duration of the system divided by K (1..=60).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Speed(u32);

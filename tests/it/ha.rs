@@ -7,8 +7,8 @@
 //! on the wall clock; restarts and back-offs are the real processes', not scaled.
 
 use crate::harness::{free_port, monlab_command, temp_dir, Proc};
+use monlab::api::incident::Params;
 use monlab::scenario::client::AdminClient;
-use monlab::service::admin::StartRequest;
 use std::time::Duration;
 
 /// Kills the process whose command line contains every needle.
@@ -124,14 +124,14 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    let started = monlab::service::alerts::now_seconds();
+    let started = monlab::api::now_seconds();
     admin
         .start(
             "error-share",
-            &StartRequest {
+            &Params {
                 share: Some(0.6),
                 route: Some("/random".into()),
-                duration: Some("10m".into()),
+                duration: Some(Duration::from_secs(600)),
                 ..Default::default()
             },
         )
@@ -144,7 +144,7 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     let firing = wait_for(&admin, "firing", wall(240) + Duration::from_secs(20)).await;
     tokio::time::sleep(wall(20)).await;
     admin.stop("error-share").await.unwrap();
-    let stopped = monlab::service::alerts::now_seconds();
+    let stopped = monlab::api::now_seconds();
     let resolved = wait_for(&admin, "resolved", wall(300) + Duration::from_secs(20)).await;
     // Both killed members are back (up restarts them); they must not page again.
     let out = up.output();
@@ -203,7 +203,7 @@ async fn losing_a_prometheus_and_an_alertmanager_pages_once() {
     // seconds and answers a query without `time` about 30 s late, so ask about a fixed past minute.
     // The window is real seconds (samples, not system time): 20 s ending 10 s ago, past the
     // remote-write queue's flush, holds about 13 scrapes of each replica at 1.5 s.
-    let at = (monlab::service::alerts::now_seconds() as u64 - 10).to_string();
+    let at = (monlab::api::now_seconds() as u64 - 10).to_string();
     let q = r#"sum(count_over_time(up{job="monlab"}[20s]))"#;
     let from = |base: String| {
         let at = at.clone();

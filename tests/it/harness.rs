@@ -547,7 +547,7 @@ pub fn background_traffic(
                 let token = if rng.random::<f64>() < 0.05 {
                     "wrong".to_string()
                 } else {
-                    monlab::service::login::valid_token(&user)
+                    monlab::api::login::valid_token(&user)
                 };
                 client
                     .post(format!("{base}/login"))

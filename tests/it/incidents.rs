@@ -6,10 +6,12 @@
 //! them). Durations below are system time, as in a scenario file.
 
 use crate::harness::Stack;
-use monlab::config::LoadConfig;
-use monlab::faults::Incident;
+use monlab::api::alerts::AlertKey;
+use monlab::api::incident::Params;
+use monlab::api::scoreboard::Row;
+use monlab::incident::Incident;
+use monlab::load::LoadConfig;
 use monlab::scenario::{self, PlannedStep, PlayOptions, Scoreboard};
-use monlab::service::admin::StartRequest;
 use std::time::Duration;
 
 /// Load that every incident test runs under, requests per system second.
@@ -58,7 +60,7 @@ pub(crate) fn save(name: &str, board: &Scoreboard) {
 }
 
 /// Plays one incident for `duration` under load and returns the scored row.
-async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration) -> scenario::Row {
+async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration) -> Row {
     let stack = Stack::warped(SPEED, &[]);
     let (stop, load) = start_load(&stack, incident as u64);
     stack
@@ -74,11 +76,7 @@ async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration
     let steps = [PlannedStep {
         incident,
         at: Duration::ZERO,
-        duration,
-        request: StartRequest {
-            duration: Some(format!("{}ms", duration.as_millis())),
-            ..Default::default()
-        },
+        params: Params::lasting(duration),
     }];
     let board = scenario::play(
         &stack.admin(),
@@ -97,8 +95,11 @@ async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration
     board.rows.into_iter().next().unwrap()
 }
 
-fn assert_caught(row: &scenario::Row, alert: &str) {
-    let expected = format!("{alert} ({})", row.expected_severity);
+fn assert_caught(row: &Row, alert: &str) {
+    let expected = AlertKey {
+        name: alert.into(),
+        severity: Some(row.expected_severity),
+    };
     assert!(
         row.alert.is_some() && row.fired.contains(&expected),
         "{}: expected {expected}, got {:?} (fired: {:?})",

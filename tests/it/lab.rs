@@ -651,7 +651,7 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
         let (state, text) = heartbeat(&b).await;
-        let now = monlab::service::alerts::now_seconds();
+        let now = monlab::api::now_seconds();
         if state == "missing" {
             assert!(
                 now >= due - 1.0,
@@ -669,5 +669,5 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Saying it is missing took no more than a refresh (5 s) past the due time.
-    assert!(monlab::service::alerts::now_seconds() < due + 10.0);
+    assert!(monlab::api::now_seconds() < due + 10.0);
 }

@@ -10,10 +10,14 @@
 
 use crate::harness::{series_value, Monlab, Stack};
 use crate::incidents::{save, start_load};
-use monlab::faults::Incident;
+use monlab::api::alerts::Notification;
+use monlab::api::incident::{IncidentState, Params};
+use monlab::api::now_seconds;
+use monlab::api::scoreboard::Row;
+use monlab::api::Severity;
+use monlab::incident::score::Window;
+use monlab::incident::Incident;
 use monlab::scenario::{self, Scoreboard};
-use monlab::service::admin::StartRequest;
-use monlab::service::alerts::now_seconds;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -91,14 +95,14 @@ async fn warm_up(stack: &Stack, warmup: Duration) -> Reading {
 
 /// How one incident went.
 struct Caught {
-    row: scenario::Row,
+    row: Row,
     baseline: Reading,
     /// What the monitoring read 30 s after the alert reached the webhook.
     during: Reading,
     /// System seconds from stopping the incident until its alert no longer fired in Prometheus.
     cleared: f64,
     /// The notifications received from the start of the incident on.
-    seen: Vec<monlab::service::alerts::Notification>,
+    seen: Vec<Notification>,
 }
 
 /// Runs a stack under load (seeded with `seed`), warms up, starts `incident` with
@@ -109,7 +113,7 @@ struct Caught {
 async fn catch(
     seed: u64,
     incident: Incident,
-    request: StartRequest,
+    request: Params,
     alert: &str,
     warmup: Duration,
     limit: Duration,
@@ -126,7 +130,7 @@ async fn catch(
         .last()
         .map_or(0, |n| n.seq);
     let state = admin.start(incident.name(), &request).await.unwrap().state;
-    let expected = state.severity.clone();
+    let expected = state.severity;
     let deadline = Instant::now() + limit / k;
     loop {
         let seen = admin.notifications(cursor).await.unwrap();
@@ -178,7 +182,9 @@ async fn catch(
         baseline,
         during,
         row.detection_seconds.unwrap_or(f64::NAN),
-        row.alert.as_deref().unwrap_or("nothing"),
+        row.alert
+            .as_ref()
+            .map_or("nothing".into(), ToString::to_string),
         row.fired
     );
     Caught {
@@ -194,12 +200,12 @@ async fn catch(
 /// on a system at time warp `k`.
 fn one_row(
     incident: Incident,
-    state: &monlab::faults::IncidentState,
+    state: &IncidentState,
     end: f64,
-    seen: &[monlab::service::alerts::Notification],
+    seen: &[Notification],
     k: u32,
-) -> scenario::Row {
-    let w = monlab::score::Window::from_state(incident, state, end);
+) -> Row {
+    let w = Window::from_state(incident, state, end);
     scenario::score(&[w], seen, k).rows.remove(0)
 }
 
@@ -209,8 +215,8 @@ fn assert_caught(c: &Caught, alert: &str) {
     let row = &c.row;
     assert!(
         row.alert
-            .as_deref()
-            .is_some_and(|a| a == format!("{alert} ({})", row.expected_severity)),
+            .as_ref()
+            .is_some_and(|a| a.name == alert && a.severity == Some(row.expected_severity)),
         "{}: expected {alert} at {}, got {:?} (fired: {:?})",
         row.incident,
         row.expected_severity,
@@ -243,7 +249,7 @@ fn fired_names(c: &Caught) -> Vec<&str> {
     c.row
         .fired
         .iter()
-        .map(|f| f.split(' ').next().unwrap_or_default())
+        .map(|f| f.name.as_str())
         .filter(|name| *name != "Watchdog")
         .collect()
 }
@@ -268,8 +274,8 @@ async fn a_moderate_feature_drift_raises_a_minor_alert() {
     let c = catch(
         41,
         Incident::FeatureDrift,
-        StartRequest {
-            duration: Some("15m".into()),
+        Params {
+            duration: Some(Duration::from_secs(900)),
             ..Default::default()
         },
         "MonlabFeatureDrift",
@@ -277,7 +283,7 @@ async fn a_moderate_feature_drift_raises_a_minor_alert() {
         minutes(7),
     )
     .await;
-    assert_eq!(c.row.expected_severity, "minor");
+    assert_eq!(c.row.expected_severity, Severity::Minor);
     // The windows were full of normal traffic before the drift began.
     assert!(c.baseline.window >= 400.0, "{:?}", c.baseline);
     assert_caught(&c, "MonlabFeatureDrift");
@@ -294,8 +300,8 @@ async fn a_large_feature_drift_opens_a_ticket() {
     let c = catch(
         42,
         Incident::FeatureDrift,
-        StartRequest {
-            duration: Some("15m".into()),
+        Params {
+            duration: Some(Duration::from_secs(900)),
             feature: Some("age".into()),
             shift: Some(1.0),
             ..Default::default()
@@ -305,7 +311,7 @@ async fn a_large_feature_drift_opens_a_ticket() {
         minutes(6),
     )
     .await;
-    assert_eq!(c.row.expected_severity, "major");
+    assert_eq!(c.row.expected_severity, Severity::Major);
     // The windows were full of normal traffic before the drift began.
     assert!(c.baseline.window >= 400.0, "{:?}", c.baseline);
     assert_caught(&c, "MonlabFeatureDrift");
@@ -319,8 +325,8 @@ async fn a_missing_feature_opens_a_ticket() {
     let c = catch(
         43,
         Incident::MissingFeature,
-        StartRequest {
-            duration: Some("15m".into()),
+        Params {
+            duration: Some(Duration::from_secs(900)),
             ..Default::default()
         },
         "MonlabFeatureMissing",
@@ -342,8 +348,8 @@ async fn collapsed_outputs_open_a_ticket() {
     let c = catch(
         44,
         Incident::OutputCollapse,
-        StartRequest {
-            duration: Some("15m".into()),
+        Params {
+            duration: Some(Duration::from_secs(900)),
             ..Default::default()
         },
         "MonlabOutputCollapse",
@@ -372,8 +378,8 @@ async fn concept_drift_is_seen_only_in_feedback() {
     let c = catch(
         45,
         Incident::ConceptDrift,
-        StartRequest {
-            duration: Some("15m".into()),
+        Params {
+            duration: Some(Duration::from_secs(900)),
             ..Default::default()
         },
         "MonlabModelQualityLow",
@@ -466,13 +472,13 @@ async fn feedback_and_bad_input_over_http() {
         &m.url(""),
         Some(crate::harness::ADMIN_TOKEN.into()),
     );
-    let req = StartRequest {
+    let req = Params {
         feature: Some("debt_ratio".into()),
         shift: Some(-1.0),
         ..Default::default()
     };
     let state = admin.start("feature-drift", &req).await.unwrap().state;
-    assert_eq!(state.severity, "major");
+    assert_eq!(state.severity, Severity::Major);
     let incidents: serde_json::Value = reqwest::get(m.url("/incidents"))
         .await
         .unwrap()

@@ -4,7 +4,7 @@
 
 use crate::harness::{background_traffic, drive, Stack};
 use crate::promql;
-use monlab::service::admin::StartRequest;
+use monlab::api::incident::Params;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -43,10 +43,10 @@ async fn prometheus_holds_what_was_sent_and_the_error_ratio_follows_real_errors(
         .admin()
         .start(
             "error-share",
-            &StartRequest {
+            &Params {
                 share: Some(0.3),
                 route: Some("/random".into()),
-                duration: Some("5m".into()),
+                duration: Some(Duration::from_secs(300)),
                 ..Default::default()
             },
         )
@@ -90,16 +90,16 @@ async fn prometheus_holds_what_was_sent_and_the_error_ratio_follows_real_errors(
 async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data() {
     let stack = Stack::start(&["--concurrency-limit", "64"]);
     let admin = stack.admin();
-    let started = monlab::service::alerts::now_seconds();
+    let started = monlab::api::now_seconds();
     let (stop_traffic, traffic) =
         background_traffic(&stack.monlab.url(""), 20.0, Duration::from_secs(600));
     // A short burst that fills the limit, so the shedding series exist too.
     admin
         .start(
             "burst",
-            &StartRequest {
+            &Params {
                 share: Some(1.0),
-                duration: Some("3s".into()),
+                duration: Some(Duration::from_secs(3)),
                 ..Default::default()
             },
         )
@@ -109,10 +109,10 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     admin
         .start(
             "error-share",
-            &StartRequest {
+            &Params {
                 share: Some(0.5),
                 route: Some("/random".into()),
-                duration: Some("10m".into()),
+                duration: Some(Duration::from_secs(600)),
                 ..Default::default()
             },
         )
@@ -194,7 +194,7 @@ async fn wait_for_notification(
     alertname: &str,
     status: &str,
     secs: u64,
-) -> monlab::service::alerts::Notification {
+) -> monlab::api::alerts::Notification {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let seen = admin.notifications(0).await.unwrap();

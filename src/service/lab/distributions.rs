@@ -6,12 +6,13 @@
 //! them without reimplementing each family's density in JavaScript.
 
 use super::Lab;
-use crate::config::{parse_duration, RecoverConfig};
 use crate::distribution::Distribution;
 use crate::recover::report::Report;
+use crate::recover::RecoverConfig;
 use crate::recover::{self, Metric, SourceChoice};
 use crate::service::error::{ApiError, Query};
 use crate::service::AppState;
+use crate::settings::parse;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -139,7 +140,7 @@ fn window(p: &RecoverParams) -> Result<Duration, ApiError> {
         field: "window".into(),
         message,
     };
-    match parse_duration(raw) {
+    match parse::duration(raw).map(|d| *d) {
         Ok(d) if d >= Duration::from_secs(60) && d <= MAX_WINDOW => Ok(d),
         Ok(_) => Err(bad("window must be from 1m to 24h".into())),
         Err(e) => Err(bad(format!("window: {e}"))),

@@ -57,7 +57,10 @@ mod tests {
             .collect();
         on_disk.sort();
         let embedded: Vec<String> = ALL.iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(embedded, on_disk, "update ALL in src/lab/runbooks.rs");
+        assert_eq!(
+            embedded, on_disk,
+            "update ALL in src/service/lab/runbooks.rs"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The lab page's files, built from `lab/` and embedded in the binary.
 //!
-//! The built files are committed (`src/lab/assets/`), so `cargo build` needs no Node.js and
+//! The built files are committed (`src/service/lab/assets/`), so `cargo build` needs no Node.js and
 //! no network; `cd lab && npm ci && npm run build` rebuilds them. The build records a hash of
 //! its sources in `source-hash.txt`, and a test here recomputes it, so a change to `lab/`
 //! without a rebuild fails `cargo test` on any machine. (`.ci/run` also rebuilds the bundle
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(
             SOURCE_HASH.trim(),
             format!("fnv1a64 {hash:016x}"),
-            "src/lab/assets/ is stale: rebuild it with `cd lab && npm ci && npm run build` \
+            "src/service/lab/assets/ is stale: rebuild it with `cd lab && npm ci && npm run build` \
              (sources: {:?})",
             named.iter().map(|(r, _)| r).collect::<Vec<_>>()
         );

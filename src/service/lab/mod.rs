@@ -2,7 +2,7 @@
 //! golden signals, the alerts and the model's signals react.
 //!
 //! See [`router`] for the routes. The page is plain JavaScript with uPlot, built from `lab/` by
-//! esbuild into `src/lab/assets/` and embedded in the binary ([`assets`]), so it needs no
+//! esbuild into `src/service/lab/assets/` and embedded in the binary ([`assets`]), so it needs no
 //! network at run time. It reads Prometheus and Alertmanager through monlab's read-only
 //! proxies ([`proxy`]), so everything it loads comes from one origin; `recover` runs in process
 //! ([`distributions`]); the last scenario's scoreboard is kept here ([`Lab`]), posted by
@@ -19,11 +19,12 @@ pub mod distributions;
 pub mod proxy;
 pub mod runbooks;
 
-use crate::config::LabConfig;
-use crate::scenario::Row;
-use crate::service::admin::IncidentList;
-use crate::service::error::ApiError;
-use crate::service::{routes, AppState};
+use super::error::ApiError;
+use super::{routes, AppState};
+use crate::api::incident::IncidentList;
+use crate::api::now_seconds;
+use crate::api::scoreboard::{Row, ScoreboardAnswer, ScoreboardPost, StoredScoreboard};
+use crate::service::LabConfig;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -65,7 +66,7 @@ impl Lab {
                 .as_deref()
                 .map(proxy::Upstream::alertmanager),
             scoreboard: Mutex::new(None),
-            started_at: crate::service::alerts::now_seconds(),
+            started_at: now_seconds(),
             recovering: tokio::sync::Semaphore::new(1),
         }
     }
@@ -77,12 +78,12 @@ impl Lab {
 
     /// Validates and stores a scoreboard; it replaces the previous one.
     pub fn store_scoreboard(&self, post: ScoreboardPost) -> Result<StoredScoreboard, ApiError> {
-        post.validate()?;
+        validate(&post)?;
         let stored = StoredScoreboard {
             passed: post.rows.iter().all(Row::passed),
             scenario: post.scenario,
             speed: post.speed,
-            received_at: crate::service::alerts::now_seconds(),
+            received_at: now_seconds(),
             rows: post.rows,
         };
         *self.scoreboard.lock() = Some(stored.clone());
@@ -90,94 +91,56 @@ impl Lab {
     }
 }
 
-/// Body of `POST /admin/scoreboard`: what `monlab incident play` printed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScoreboardPost {
-    /// The scenario played (its file or title).
-    #[serde(default)]
-    pub scenario: Option<String>,
-    /// The time warp K the scenario was played at (1 when absent).
-    #[serde(default = "crate::warp::real_time")]
-    pub speed: u32,
-    /// One row per incident of the scenario.
-    pub rows: Vec<Row>,
-}
-
-impl ScoreboardPost {
-    fn validate(&self) -> Result<(), ApiError> {
-        let bad = |field: &str, message: String| ApiError::Unprocessable {
-            field: field.into(),
-            message,
-        };
-        if !crate::warp::SPEEDS.contains(&self.speed) {
+/// Checks a posted scoreboard's bounds: the lab keeps it in memory and shows it.
+fn validate(post: &ScoreboardPost) -> Result<(), ApiError> {
+    let bad = |field: &str, message: String| ApiError::Unprocessable {
+        field: field.into(),
+        message,
+    };
+    if !crate::warp::SPEEDS.contains(&post.speed) {
+        return Err(bad(
+            "speed",
+            format!("speed must be from 1 to 60, got {}", post.speed),
+        ));
+    }
+    if post.rows.len() > MAX_SCOREBOARD_ROWS {
+        return Err(bad(
+            "rows",
+            format!(
+                "at most {MAX_SCOREBOARD_ROWS} rows, got {}",
+                post.rows.len()
+            ),
+        ));
+    }
+    if post.scenario.as_ref().is_some_and(|s| s.len() > MAX_TEXT) {
+        return Err(bad("scenario", format!("at most {MAX_TEXT} bytes")));
+    }
+    for (i, r) in post.rows.iter().enumerate() {
+        let texts = [&r.incident]
+            .into_iter()
+            .chain(r.alert.iter().map(|a| &a.name))
+            .chain(r.over_severity.iter().map(|a| &a.name))
+            .chain(r.fired.iter().map(|a| &a.name));
+        let lists = r.over_severity.len().max(r.fired.len());
+        if lists > MAX_SCOREBOARD_ROWS || texts.into_iter().any(|t| t.len() > MAX_TEXT) {
             return Err(bad(
-                "speed",
-                format!("speed must be from 1 to 60, got {}", self.speed),
+                &format!("rows[{i}]"),
+                format!("texts must be at most {MAX_TEXT} bytes and lists at most {MAX_SCOREBOARD_ROWS} long"),
             ));
         }
-        if self.rows.len() > MAX_SCOREBOARD_ROWS {
-            return Err(bad(
-                "rows",
-                format!(
-                    "at most {MAX_SCOREBOARD_ROWS} rows, got {}",
-                    self.rows.len()
-                ),
-            ));
-        }
-        if self.scenario.as_ref().is_some_and(|s| s.len() > MAX_TEXT) {
-            return Err(bad("scenario", format!("at most {MAX_TEXT} bytes")));
-        }
-        for (i, r) in self.rows.iter().enumerate() {
-            let texts = [&r.incident, &r.expected_severity]
-                .into_iter()
-                .chain(r.alert.as_ref())
-                .chain(r.over_severity.iter())
-                .chain(r.fired.iter());
-            let lists = r.over_severity.len().max(r.fired.len());
-            if lists > MAX_SCOREBOARD_ROWS || texts.into_iter().any(|t| t.len() > MAX_TEXT) {
+        for (name, v) in [
+            ("detection_seconds", r.detection_seconds),
+            ("resolve_seconds", r.resolve_seconds),
+        ] {
+            if v.is_some_and(|s| !s.is_finite() || s < 0.0) {
                 return Err(bad(
-                    &format!("rows[{i}]"),
-                    format!("texts must be at most {MAX_TEXT} bytes and lists at most {MAX_SCOREBOARD_ROWS} long"),
+                    &format!("rows[{i}].{name}"),
+                    format!("{name} must be a number of seconds >= 0"),
                 ));
             }
-            for (name, v) in [
-                ("detection_seconds", r.detection_seconds),
-                ("resolve_seconds", r.resolve_seconds),
-            ] {
-                if v.is_some_and(|s| !s.is_finite() || s < 0.0) {
-                    return Err(bad(
-                        &format!("rows[{i}].{name}"),
-                        format!("{name} must be a number of seconds >= 0"),
-                    ));
-                }
-            }
         }
-        Ok(())
     }
-}
-
-/// A scoreboard as the lab shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StoredScoreboard {
-    /// The scenario played.
-    pub scenario: Option<String>,
-    /// When monlab received it, seconds since the Unix epoch.
-    pub received_at: f64,
-    /// Whether every incident was caught at its severity.
-    pub passed: bool,
-    /// The time warp K of the play; the rows' times are system seconds.
-    #[serde(default = "crate::warp::real_time")]
-    pub speed: u32,
-    /// The rows.
-    pub rows: Vec<Row>,
-}
-
-/// Answer of `GET /lab/api/scoreboard`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScoreboardAnswer {
-    /// The last scoreboard, `null` before any scenario was played.
-    pub scoreboard: Option<StoredScoreboard>,
+    Ok(())
 }
 
 /// The lab's routes, each a template in [`routes`]; merged into the service's router.
@@ -303,7 +266,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
 /// defaults when inactive). Read-only and public like `GET /incidents`, which lists only the
 /// active ones; starting and stopping stay behind the admin token.
 pub async fn incidents(State(state): State<AppState>) -> Json<IncidentList> {
-    Json(crate::service::admin::listed(&state, false))
+    Json(super::admin::listed(&state, false))
 }
 
 /// `GET /lab/api/scoreboard`: the last scenario's scoreboard.

@@ -5,7 +5,7 @@
 //!
 //! An incident is **caught** by the first alert that
 //! - starts while the incident runs or within [`GRACE`] after it ends,
-//! - is one of the incident's signals ([`crate::faults::Incident::signals`]), and
+//! - is one of the incident's signals ([`super::catalog::Incident::signals`]), and
 //! - has the severity the incident's parameters imply.
 //!
 //! Detection time runs from the incident's real start (recorded by the service) to that
@@ -13,7 +13,11 @@
 //! it. **Over-severity** alerts are louder than expected, start in the same span, and are not
 //! explained by another incident (a signal of another incident whose span holds their start).
 
-use crate::faults::{Incident, Signal};
+use super::catalog::{Incident, Signal};
+use crate::api::alerts::AlertKey;
+use crate::api::incident::IncidentState;
+use crate::api::scoreboard::Row;
+use crate::api::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,7 +32,7 @@ pub struct Window {
     /// The incident.
     pub incident: Incident,
     /// The severity its parameters imply.
-    pub severity: String,
+    pub severity: Severity,
     /// The alerts that may be credited with catching it.
     pub signals: Vec<Signal>,
     /// Real start, Unix seconds.
@@ -39,11 +43,11 @@ pub struct Window {
 
 impl Window {
     /// The window of an incident the service reports as started (`state`), ending at `end`.
-    pub fn from_state(incident: Incident, state: &crate::faults::IncidentState, end: f64) -> Self {
+    pub fn from_state(incident: Incident, state: &IncidentState, end: f64) -> Self {
         Self {
             incident,
             // The service resolved the parameters: severity and signals follow from them.
-            severity: state.severity.clone(),
+            severity: state.severity,
             signals: incident.signals(&state.params),
             start: state.started_at.unwrap_or(end),
             end,
@@ -57,17 +61,30 @@ impl Window {
 
     /// Whether `a` is one of this incident's signals.
     fn signalled_by(&self, a: &AlertSpan) -> bool {
-        self.signals.iter().any(|s| s.matches(&a.name, &a.labels))
+        self.signals
+            .iter()
+            .any(|s| s.matches(&a.key.name, &a.labels))
+    }
+
+    /// The scoreboard row of this incident scored as `o`.
+    pub fn row(&self, o: Outcome) -> Row {
+        Row {
+            incident: self.incident.name().into(),
+            expected_severity: self.severity,
+            alert: o.alert,
+            detection_seconds: o.detection_seconds,
+            resolve_seconds: o.resolve_seconds,
+            over_severity: o.over_severity,
+            fired: o.fired,
+        }
     }
 }
 
 /// One alert firing from `start` until `end` (`None`: still firing when last seen).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertSpan {
-    /// `alertname`.
-    pub name: String,
-    /// `severity`.
-    pub severity: String,
+    /// Which alert: `alertname` and `severity`.
+    pub key: AlertKey,
     /// Every label (route, feature, …), `alertname` and `severity` included or not.
     pub labels: BTreeMap<String, String>,
     /// When it started firing (or its firing notification arrived), Unix seconds.
@@ -77,25 +94,30 @@ pub struct AlertSpan {
 }
 
 impl AlertSpan {
-    /// `name (severity)`, as scoreboards print an alert.
-    pub fn tag(&self) -> String {
-        format!("{} ({})", self.name, self.severity)
+    /// A span of the alert with these labels (its key read from them once).
+    pub fn new(labels: BTreeMap<String, String>, start: f64, end: Option<f64>) -> Self {
+        Self {
+            key: AlertKey::of(&labels),
+            labels,
+            start,
+            end,
+        }
     }
 }
 
 /// How monitoring did on one incident.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// The alert that caught it, `name (severity)`.
-    pub alert: Option<String>,
+    /// The alert that caught it.
+    pub alert: Option<AlertKey>,
     /// Seconds from the incident's start to that alert's start.
     pub detection_seconds: Option<f64>,
     /// Seconds from the incident's end to that alert's end.
     pub resolve_seconds: Option<f64>,
     /// Louder alerts that started in its span and no other incident explains.
-    pub over_severity: Vec<String>,
-    /// Every alert that started in its span, `name (severity)`.
-    pub fired: Vec<String>,
+    pub over_severity: Vec<AlertKey>,
+    /// Every alert that started in its span.
+    pub fired: Vec<AlertKey>,
 }
 
 impl Outcome {
@@ -121,16 +143,6 @@ pub fn in_system_time(k: u32, windows: &mut [Window], alerts: &mut [AlertSpan]) 
     }
 }
 
-/// Orders severities for "louder than": critical > major > minor > anything else.
-pub fn rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 3,
-        "major" => 2,
-        "minor" => 1,
-        _ => 0,
-    }
-}
-
 /// Scores incident `w` against every alert seen; `others` are the other incidents of the same
 /// period (they may explain a louder alert); `grace` is usually [`GRACE`].
 pub fn score(w: &Window, others: &[Window], alerts: &[AlertSpan], grace: f64) -> Outcome {
@@ -138,30 +150,30 @@ pub fn score(w: &Window, others: &[Window], alerts: &[AlertSpan], grace: f64) ->
     in_span.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut out = Outcome::default();
     for a in &in_span {
-        let tag = a.tag();
-        if !out.fired.contains(&tag) {
-            out.fired.push(tag.clone());
+        if !out.fired.contains(&a.key) {
+            out.fired.push(a.key.clone());
         }
         let explained = others
             .iter()
             .any(|o| o != w && o.holds(a.start, grace) && o.signalled_by(a));
-        if rank(&a.severity) > rank(&w.severity) && !explained && !out.over_severity.contains(&tag)
-        {
-            out.over_severity.push(tag);
+        // An alert without one of monlab's severities is never louder.
+        let louder = a.key.severity > Some(w.severity);
+        if louder && !explained && !out.over_severity.contains(&a.key) {
+            out.over_severity.push(a.key.clone());
         }
     }
     let Some(caught) = in_span
         .iter()
-        .find(|a| a.severity == w.severity && w.signalled_by(a))
+        .find(|a| a.key.severity == Some(w.severity) && w.signalled_by(a))
     else {
         return out;
     };
-    out.alert = Some(caught.tag());
+    out.alert = Some(caught.key.clone());
     out.detection_seconds = Some(caught.start - w.start);
     // The same alert may have flapped: its resolve is its first end at or after the incident's.
     out.resolve_seconds = alerts
         .iter()
-        .filter(|a| a.name == caught.name && a.labels == caught.labels && a.start >= caught.start)
+        .filter(|a| a.labels == caught.labels && a.start >= caught.start)
         .filter_map(|a| a.end)
         .filter(|e| *e >= w.end)
         .reduce(f64::min)
@@ -188,15 +200,14 @@ pub fn stray<'a>(windows: &[Window], alerts: &'a [AlertSpan], grace: f64) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::Params;
+    use crate::api::incident::Params;
+    use crate::api::routes::WORK;
 
     fn window(incident: Incident, params: Params, start: f64, end: f64) -> Window {
-        let params = params
-            .resolve(incident, crate::service::routes::WORK)
-            .unwrap();
+        let params = incident.resolve(params, WORK).unwrap();
         Window {
             incident,
-            severity: incident.severity_for(&params).into(),
+            severity: incident.severity_for(&params),
             signals: incident.signals(&params),
             start,
             end,
@@ -204,16 +215,20 @@ mod tests {
     }
 
     fn alert(name: &str, severity: &str, start: f64, end: Option<f64>) -> AlertSpan {
-        AlertSpan {
-            name: name.into(),
-            severity: severity.into(),
-            labels: [("alertname", name), ("severity", severity)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            start,
-            end,
-        }
+        let labels = [("alertname", name), ("severity", severity)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AlertSpan::new(labels, start, end)
+    }
+
+    /// How a scoreboard writes the alert, if any.
+    fn text(key: &Option<AlertKey>) -> Option<String> {
+        key.as_ref().map(AlertKey::to_string)
+    }
+
+    fn texts(keys: &[AlertKey]) -> Vec<String> {
+        keys.iter().map(AlertKey::to_string).collect()
     }
 
     #[test]
@@ -227,7 +242,7 @@ mod tests {
         assert_eq!(scored[0].alert, None, "auth-down: {:?}", scored[0]);
         assert!(scored[0].fired.is_empty());
         assert_eq!(
-            scored[1].alert.as_deref(),
+            text(&scored[1].alert).as_deref(),
             Some("MonlabHighErrorRatio (critical)")
         );
         assert_eq!(scored[1].detection_seconds, Some(75.0));
@@ -267,7 +282,7 @@ mod tests {
             ..Params::default()
         };
         let w = window(Incident::FeatureDrift, large, 0.0, 360.0);
-        assert_eq!(w.severity, "major");
+        assert_eq!(w.severity, Severity::Major);
         let mut minor = alert("MonlabFeatureDrift", "minor", 130.0, Some(400.0));
         minor.labels.insert("feature".into(), "age".into());
         let mut major = alert("MonlabFeatureDrift", "major", 150.0, Some(390.0));
@@ -278,7 +293,10 @@ mod tests {
             .insert("feature".into(), "income".into());
         other_feature.start = 140.0;
         let o = score(&w, &[], &[minor.clone(), other_feature, major], GRACE);
-        assert_eq!(o.alert.as_deref(), Some("MonlabFeatureDrift (major)"));
+        assert_eq!(
+            text(&o.alert).as_deref(),
+            Some("MonlabFeatureDrift (major)")
+        );
         assert_eq!(o.detection_seconds, Some(150.0));
         assert_eq!(o.resolve_seconds, Some(30.0));
         // The default drift is minor: the minor alert catches it.
@@ -297,11 +315,14 @@ mod tests {
             alert("MonlabLoginsFailing", "critical", 300.0, Some(500.0)),
         ];
         let o = score(&model, &[], &notes, GRACE);
-        assert_eq!(o.alert.as_deref(), Some("MonlabModelFallbackHigh (major)"));
+        assert_eq!(
+            text(&o.alert).as_deref(),
+            Some("MonlabModelFallbackHigh (major)")
+        );
         assert_eq!(o.detection_seconds, Some(60.0));
         assert_eq!(o.resolve_seconds, Some(20.0));
         assert_eq!(
-            o.over_severity,
+            texts(&o.over_severity),
             vec![
                 "Louder (critical)".to_string(),
                 "MonlabLoginsFailing (critical)".to_string()
@@ -312,12 +333,15 @@ mod tests {
         let auth = window(Incident::AuthDown, Params::default(), 250.0, 400.0);
         let scored = score_all(&[model, auth], &notes, GRACE);
         assert_eq!(
-            scored[0].over_severity,
+            texts(&scored[0].over_severity),
             vec!["Louder (critical)".to_string()]
         );
         assert!(scored[1].passed(), "{:?}", scored[1]);
         let all = [window(Incident::ModelDown, Params::default(), 100.0, 400.0)];
-        let stray: Vec<String> = stray(&all, &notes, GRACE).iter().map(|a| a.tag()).collect();
+        let stray: Vec<String> = stray(&all, &notes, GRACE)
+            .iter()
+            .map(|a| a.key.to_string())
+            .collect();
         assert_eq!(stray, vec!["Early (critical)".to_string()]);
     }
 
@@ -344,9 +368,7 @@ mod tests {
             rules.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
         }
         for i in Incident::ALL {
-            let params = Params::default()
-                .resolve(i, crate::service::routes::WORK)
-                .unwrap();
+            let params = i.resolve(Params::default(), WORK).unwrap();
             let signals = i.signals(&params);
             assert!(!signals.is_empty(), "{} has no signal", i.name());
             for s in signals {

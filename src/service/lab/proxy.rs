@@ -251,7 +251,7 @@ impl Upstream {
 
     /// A fixed sentence for a failed call; the detail goes to the log only.
     fn failure(&self, e: &reqwest::Error, timeout: Duration) -> ApiError {
-        tracing::warn!(upstream = self.name(), url = %self.base, error = %crate::scenario::client::error_chain(e), "Lab upstream failed.");
+        tracing::warn!(upstream = self.name(), url = %self.base, error = %crate::api::error::error_chain(e), "Lab upstream failed.");
         if e.is_timeout() {
             ApiError::GatewayTimeout(format!(
                 "{} at {} did not answer within {} s",

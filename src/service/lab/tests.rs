@@ -2,8 +2,8 @@
 //! the scoreboard behind the admin token. The proxies against a real Prometheus and the page
 //! in a real browser are in tests/it/lab.rs.
 
-use crate::config::{LabConfig, ServeConfig};
 use crate::service::{measured, router, AppState};
+use crate::service::{LabConfig, ServeConfig};
 use crate::telemetry::http::GoldenSignals;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -127,7 +127,7 @@ async fn without_upstreams_the_lab_says_they_are_not_configured() {
         .contains("--alertmanager-url"));
     assert_eq!(s["admin_api"], true);
     let started = s["started_at"].as_f64().unwrap();
-    let now = crate::service::alerts::now_seconds();
+    let now = crate::api::now_seconds();
     assert!(started <= now && started > now - 60.0, "{started} vs {now}");
     assert_eq!(s["speed"], 1);
 
@@ -234,7 +234,7 @@ async fn the_incident_list_has_every_incident_with_its_defaults() {
     let (app, _) = app(LabConfig::default());
     let l = get(&app, "/lab/api/incidents").await.json();
     let list = l["incidents"].as_array().unwrap();
-    assert_eq!(list.len(), crate::faults::Incident::ALL.len());
+    assert_eq!(list.len(), crate::incident::Incident::ALL.len());
     let slow = list.iter().find(|i| i["name"] == "slow-users").unwrap();
     assert_eq!(slow["active"], false);
     assert_eq!(slow["params"]["share"], 0.01);

@@ -1,0 +1,68 @@
+//! `POST /predict` and `POST /feedback`: the prediction answered, and the true outcome sent
+//! for it later. (The features a prediction takes are [`crate::ml::features`]'s.)
+
+use serde::{Deserialize, Serialize};
+
+/// Why the fallback answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackReason {
+    /// The model is down.
+    ModelUnavailable,
+    /// The model missed its time budget.
+    Timeout,
+}
+
+impl FallbackReason {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ModelUnavailable => "model_unavailable",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// The answer of `/predict`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Id to send feedback against.
+    pub prediction_id: String,
+    /// Probability of default (model only).
+    pub score: Option<f64>,
+    /// `approve` or `decline`.
+    pub decision: String,
+    /// `model` or `fallback`.
+    pub source: String,
+    /// Why the fallback answered.
+    pub fallback_reason: Option<FallbackReason>,
+    /// Model version.
+    pub model_version: String,
+}
+
+/// Body of `POST /feedback`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// The id `/predict` answered with.
+    pub prediction_id: String,
+    /// Whether the applicant defaulted (the class the model's score is the probability of).
+    pub label: bool,
+}
+
+/// Answer of `POST /feedback`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FeedbackAnswer {
+    /// The prediction labelled.
+    pub prediction_id: String,
+    /// The label recorded.
+    pub label: bool,
+    /// Who had answered: `model` or `fallback`.
+    pub source: String,
+    /// What had been decided: `approve` or `decline`.
+    pub decision: String,
+    /// Whether the decision matched the outcome.
+    pub correct: bool,
+    /// Seconds from the prediction to this label.
+    pub delay_seconds: f64,
+}

@@ -1,0 +1,458 @@
+//! The incident catalogue: which incidents monlab can simulate, what users see of each, the
+//! parameters each takes (with their defaults and limits), the severity at which monitoring
+//! must catch it, and which alerts are its signals ([`Incident::signals`]): the one place the
+//! scoring rule ([`super::score`]) learns which alert may be credited with catching which
+//! incident.
+
+use crate::api::incident::{Params, MAX_DURATION};
+use crate::api::Severity;
+use std::collections::BTreeMap;
+
+/// The incidents monlab can simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Incident {
+    /// The authorization service is down: every login answers 503.
+    AuthDown,
+    /// The model cannot predict: the fallback rules answer every prediction.
+    ModelDown,
+    /// A fixed share of users (by user id) gets a large extra delay on every request.
+    SlowUsers,
+    /// A share of a route's requests fails with 500.
+    ErrorShare,
+    /// Every request of a route is slowed by a fixed extra latency.
+    ExtraLatency,
+    /// Phantom requests hold a share of the concurrency limit, as a burst of traffic would.
+    Burst,
+    /// The applicants change: one numeric feature's values move (the load generator applies it).
+    FeatureDrift,
+    /// Upstream stops sending one feature: it arrives as null (the load generator applies it).
+    MissingFeature,
+    /// The model's preprocessing breaks: every score collapses to about one value, one class.
+    OutputCollapse,
+    /// The relation between features and outcome changes (the load generator's labels follow
+    /// [`crate::ml::dataset::Regime::Recession`]); inputs and scores look as before.
+    ConceptDrift,
+}
+
+impl Incident {
+    /// Every incident, in display order.
+    pub const ALL: [Incident; 10] = [
+        Self::AuthDown,
+        Self::ModelDown,
+        Self::SlowUsers,
+        Self::ErrorShare,
+        Self::ExtraLatency,
+        Self::Burst,
+        Self::FeatureDrift,
+        Self::MissingFeature,
+        Self::OutputCollapse,
+        Self::ConceptDrift,
+    ];
+
+    /// The name used in the API, the CLI, scenarios and the metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AuthDown => "auth-down",
+            Self::ModelDown => "model-down",
+            Self::SlowUsers => "slow-users",
+            Self::ErrorShare => "error-share",
+            Self::ExtraLatency => "extra-latency",
+            Self::Burst => "burst",
+            Self::FeatureDrift => "feature-drift",
+            Self::MissingFeature => "missing-feature",
+            Self::OutputCollapse => "output-collapse",
+            Self::ConceptDrift => "concept-drift",
+        }
+    }
+
+    /// Looks an incident up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// The severity at which monitoring must catch it with its default parameters.
+    pub fn severity(self) -> Severity {
+        self.severity_for(&self.defaults())
+    }
+
+    /// The severity at which monitoring must catch it with `params` (resolved). Only
+    /// feature-drift depends on them: a shift whose expected PSI against the shipped reference
+    /// reaches [`FEATURE_DRIFT_MAJOR_PSI`] is major, a smaller one minor.
+    pub fn severity_for(self, params: &Params) -> Severity {
+        match self {
+            Self::AuthDown => Severity::Critical,
+            Self::ModelDown => Severity::Major,
+            // Extra latency on a whole route burns the latency budget fast: a ticket.
+            Self::ExtraLatency => Severity::Major,
+            Self::SlowUsers | Self::Burst => Severity::Minor,
+            Self::ErrorShare => Severity::Critical,
+            Self::FeatureDrift => {
+                let psi = expected_drift_psi(params);
+                if psi >= FEATURE_DRIFT_MAJOR_PSI {
+                    Severity::Major
+                } else {
+                    Severity::Minor
+                }
+            }
+            // Answers keep coming, with status 200, but they are wrong or worse: a ticket.
+            Self::MissingFeature | Self::OutputCollapse | Self::ConceptDrift => Severity::Major,
+        }
+    }
+
+    /// The alerts that are this incident's signals with `params` (resolved): only these can
+    /// be credited with catching it. Alerts that name a route or feature must name the one
+    /// the incident hits.
+    pub fn signals(self, params: &Params) -> Vec<Signal> {
+        let on = |label: &'static str, value: &Option<String>| {
+            value.as_ref().map(|v| (label, v.clone()))
+        };
+        let plain = |alertname| Signal {
+            alertname,
+            label: None,
+        };
+        let feature = |alertname| Signal {
+            alertname,
+            label: on("feature", &params.feature),
+        };
+        match self {
+            // /login fails: its own alert pages, and the job-wide ratio may too.
+            Self::AuthDown => vec![plain("MonlabLoginsFailing"), plain("MonlabHighErrorRatio")],
+            Self::ModelDown => vec![plain("MonlabModelFallbackHigh")],
+            Self::SlowUsers => vec![plain("MonlabSlowRequests")],
+            Self::ErrorShare => {
+                let mut v = vec![plain("MonlabHighErrorRatio")];
+                if params.route.as_deref() == Some("/login") {
+                    v.push(plain("MonlabLoginsFailing"));
+                }
+                v
+            }
+            // From `--seconds 1` on, the route's requests count as slow too.
+            Self::ExtraLatency => vec![
+                plain("MonlabLatencyBudgetBurn"),
+                plain("MonlabSlowRequests"),
+            ],
+            // At the limit, work requests are shed.
+            Self::Burst => vec![plain("MonlabSaturationHigh"), plain("MonlabRequestsShed")],
+            Self::FeatureDrift => vec![feature("MonlabFeatureDrift")],
+            Self::MissingFeature => vec![feature("MonlabFeatureMissing")],
+            Self::OutputCollapse => vec![plain("MonlabOutputCollapse")],
+            Self::ConceptDrift => vec![plain("MonlabModelQualityLow")],
+        }
+    }
+
+    /// What a user of the product sees.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::AuthDown => "the authorization service is down: nobody can log in (503)",
+            Self::ModelDown => "the model cannot predict: answers come from the fallback rules",
+            Self::SlowUsers => "a share of users (1% by default) hit a loop and wait much longer",
+            Self::ErrorShare => "a share of a route's requests fails with 500",
+            Self::ExtraLatency => "every request of a route is slower by a fixed amount",
+            Self::Burst => "a burst of traffic holds a share of the concurrency limit",
+            Self::FeatureDrift => {
+                "applicants change: one feature's values move by a number of standard deviations"
+            }
+            Self::MissingFeature => "upstream stops sending one feature: it arrives as null",
+            Self::OutputCollapse => {
+                "the model's scores collapse to one value: every applicant is approved"
+            }
+            Self::ConceptDrift => {
+                "a recession changes who defaults: the model's answers look normal but are wrong"
+            }
+        }
+    }
+
+    /// The parameters it takes, with their defaults (no duration: that is the start's).
+    pub(crate) fn defaults(self) -> Params {
+        match self {
+            Self::SlowUsers => Params {
+                share: Some(0.01),
+                seconds: Some(2.0),
+                ..Params::default()
+            },
+            Self::ErrorShare => Params {
+                share: Some(0.2),
+                route: Some("/random".into()),
+                ..Params::default()
+            },
+            Self::ExtraLatency => Params {
+                seconds: Some(0.5),
+                route: Some("/random".into()),
+                ..Params::default()
+            },
+            Self::Burst => Params {
+                share: Some(0.9),
+                ..Params::default()
+            },
+            Self::FeatureDrift => Params {
+                feature: Some(DEFAULT_DRIFT_FEATURE.into()),
+                shift: Some(DEFAULT_DRIFT_SHIFT),
+                ..Params::default()
+            },
+            Self::MissingFeature => Params {
+                feature: Some("income".into()),
+                ..Params::default()
+            },
+            Self::AuthDown | Self::ModelDown | Self::OutputCollapse | Self::ConceptDrift => {
+                Params::default()
+            }
+        }
+    }
+}
+
+/// An alert that signals an incident: its name, and a label it must carry, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The alert's `alertname`.
+    pub alertname: &'static str,
+    /// A label the alert must carry with this value (the route or feature the incident hits).
+    pub label: Option<(&'static str, String)>,
+}
+
+impl Signal {
+    /// Whether an alert with these labels is this signal.
+    pub fn matches(&self, alertname: &str, labels: &BTreeMap<String, String>) -> bool {
+        alertname == self.alertname
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| labels.get(*k) == Some(v))
+    }
+}
+
+/// The feature feature-drift moves by default.
+pub const DEFAULT_DRIFT_FEATURE: &str = "income";
+/// The default shift: a quarter of a standard deviation of income (about 6,800 more), a
+/// moderate drift (expected PSI about 0.16 against the shipped reference): minor.
+pub const DEFAULT_DRIFT_SHIFT: f64 = 0.25;
+/// Expected PSI from which a feature-drift is major; the alert rules use the same bands
+/// (0.1 minor, 0.25 major: the usual reading of PSI).
+pub const FEATURE_DRIFT_MAJOR_PSI: f64 = 0.25;
+
+/// The PSI a feature-drift with `params` would show once the whole window has shifted: the
+/// shipped reference sample moved as the load generator moves requests, binned against the
+/// reference edges. 0 for anything that is not a numeric feature.
+pub fn expected_drift_psi(params: &Params) -> f64 {
+    let Some(feature) = params
+        .feature
+        .as_deref()
+        .filter(|f| crate::ml::features::NUMERIC.contains(f))
+    else {
+        return 0.0;
+    };
+    let reference = crate::ml::reference::Reference::shipped();
+    let r = reference.numeric(feature);
+    let moved: Vec<f64> = r
+        .sample
+        .iter()
+        .map(|x| shift_value(feature, *x, params.shift.unwrap_or(0.0), r.std_dev))
+        .collect();
+    crate::ml::drift::psi(
+        &crate::ml::drift::shares(&r.edges, &r.sample),
+        &crate::ml::drift::shares(&r.edges, &moved),
+    )
+}
+
+/// One value of `feature` moved by `shift` standard deviations (`std_dev`), then rounded and
+/// kept in range the way the population writes it.
+pub fn shift_value(feature: &str, x: f64, shift: f64, std_dev: f64) -> f64 {
+    crate::ml::dataset::round_like_population(feature, x + shift * std_dev)
+}
+
+/// A start request refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParamError {
+    /// The field to blame.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Incident {
+    /// Fills the defaults of the parameters this incident takes into `params` and checks
+    /// them: only parameters it takes, each in its range, and a duration in (0, 24h] if one
+    /// is given (it stays as given: the default duration is the caller's to apply). `routes`
+    /// are the route templates an incident may hit.
+    pub fn resolve(self, p: Params, routes: &[&str]) -> Result<Params, ParamError> {
+        let d = self.defaults();
+        let refuse = |field: &'static str| ParamError {
+            field,
+            message: format!("{} takes no {field}", self.name()),
+        };
+        if p.duration.is_some_and(|t| t.is_zero() || t > MAX_DURATION) {
+            return Err(ParamError {
+                field: "for",
+                message: "for must be more than 0 and at most 24h".into(),
+            });
+        }
+        if p.share.is_some() && d.share.is_none() {
+            return Err(refuse("share"));
+        }
+        if p.seconds.is_some() && d.seconds.is_none() {
+            return Err(refuse("seconds"));
+        }
+        if p.route.is_some() && d.route.is_none() {
+            return Err(refuse("route"));
+        }
+        if p.feature.is_some() && d.feature.is_none() {
+            return Err(refuse("feature"));
+        }
+        if p.shift.is_some() && d.shift.is_none() {
+            return Err(refuse("shift"));
+        }
+        let p = Params {
+            duration: p.duration,
+            share: p.share.or(d.share),
+            seconds: p.seconds.or(d.seconds),
+            route: p.route.or(d.route),
+            feature: p.feature.or(d.feature),
+            shift: p.shift.or(d.shift),
+        };
+        if let Some(f) = &p.feature {
+            use crate::ml::features::{CATEGORICAL, NUMERIC};
+            let allowed: Vec<&str> = if self == Incident::FeatureDrift {
+                NUMERIC.to_vec()
+            } else {
+                NUMERIC.iter().chain(CATEGORICAL.iter()).copied().collect()
+            };
+            if !allowed.contains(&f.as_str()) {
+                return Err(ParamError {
+                    field: "feature",
+                    message: format!(
+                        "feature must be one of {}, got {:?}",
+                        allowed.join(", "),
+                        f.chars().take(40).collect::<String>()
+                    ),
+                });
+            }
+        }
+        if let Some(s) = p.shift {
+            if !(s.is_finite() && s != 0.0 && (-3.0..=3.0).contains(&s)) {
+                return Err(ParamError {
+                    field: "shift",
+                    message: format!("shift must be in [-3, 3] and not 0, got {s}"),
+                });
+            }
+        }
+        if let Some(s) = p.share {
+            if !(s.is_finite() && s > 0.0 && s <= 1.0) {
+                return Err(ParamError {
+                    field: "share",
+                    message: format!("share must be in (0, 1], got {s}"),
+                });
+            }
+        }
+        if let Some(s) = p.seconds {
+            if !(s.is_finite() && s > 0.0 && s <= 60.0) {
+                return Err(ParamError {
+                    field: "seconds",
+                    message: format!("seconds must be in (0, 60], got {s}"),
+                });
+            }
+        }
+        if let Some(r) = &p.route {
+            if !routes.contains(&r.as_str()) {
+                return Err(ParamError {
+                    field: "route",
+                    message: format!("route must be one of {}, got {r:?}", routes.join(", ")),
+                });
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn params_are_checked_per_incident() {
+        let routes = ["/random", "/login"];
+        let p = Incident::SlowUsers
+            .resolve(Params::default(), &routes)
+            .unwrap();
+        assert_eq!((p.share, p.seconds), (Some(0.01), Some(2.0)));
+        let bad = |p: Params, i: Incident| i.resolve(p, &routes).unwrap_err().field;
+        let share = |s| Params {
+            share: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(bad(share(0.0), Incident::SlowUsers), "share");
+        assert_eq!(bad(share(1.5), Incident::ErrorShare), "share");
+        assert_eq!(bad(share(0.5), Incident::AuthDown), "share");
+        let route = Params {
+            route: Some("/nope".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad(route, Incident::ErrorShare), "route");
+        let secs = Params {
+            seconds: Some(-1.0),
+            ..Default::default()
+        };
+        assert_eq!(bad(secs, Incident::ExtraLatency), "seconds");
+        let feature = |f: &str| Params {
+            feature: Some(f.into()),
+            ..Default::default()
+        };
+        // Drift moves numbers; a missing feature may be any feature; others take none.
+        assert_eq!(bad(feature("region"), Incident::FeatureDrift), "feature");
+        assert_eq!(
+            bad(feature("shoe_size"), Incident::MissingFeature),
+            "feature"
+        );
+        assert_eq!(bad(feature("age"), Incident::ConceptDrift), "feature");
+        assert!(Incident::MissingFeature
+            .resolve(feature("region"), &routes)
+            .is_ok());
+        for s in [0.0, 3.5, f64::NAN] {
+            let p = Params {
+                shift: Some(s),
+                ..Default::default()
+            };
+            assert_eq!(bad(p, Incident::FeatureDrift), "shift");
+        }
+        let p = Params {
+            shift: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(bad(p, Incident::MissingFeature), "shift");
+        // Any incident runs for a while, at most a day; the duration is kept as given.
+        for d in [Duration::ZERO, MAX_DURATION + Duration::from_secs(1)] {
+            assert_eq!(bad(Params::lasting(d), Incident::AuthDown), "for");
+        }
+        let p = Incident::AuthDown
+            .resolve(Params::lasting(MAX_DURATION), &routes)
+            .unwrap();
+        assert_eq!(p.duration, Some(MAX_DURATION));
+    }
+
+    #[test]
+    fn feature_drift_is_major_only_when_large() {
+        let p = Incident::FeatureDrift
+            .resolve(Params::default(), &[])
+            .unwrap();
+        assert_eq!(p.feature.as_deref(), Some(DEFAULT_DRIFT_FEATURE));
+        // The default sits inside the minor band with room on both sides for window noise.
+        let psi = expected_drift_psi(&p);
+        assert!((0.13..0.19).contains(&psi), "default expected PSI {psi}");
+        assert_eq!(Incident::FeatureDrift.severity_for(&p), Severity::Minor);
+        assert_eq!(Incident::FeatureDrift.severity(), Severity::Minor);
+        let large = Params {
+            feature: Some("age".into()),
+            shift: Some(1.0),
+            ..Default::default()
+        };
+        assert!(expected_drift_psi(&large) > 1.0);
+        assert_eq!(Incident::FeatureDrift.severity_for(&large), Severity::Major);
+        for i in [
+            Incident::MissingFeature,
+            Incident::OutputCollapse,
+            Incident::ConceptDrift,
+        ] {
+            assert_eq!(i.severity(), Severity::Major, "{}", i.name());
+        }
+    }
+}
