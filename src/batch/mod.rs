@@ -197,7 +197,13 @@ pub async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .unwrap_or_default();
+        .map_err(|e| BatchError::Push {
+            url: url.clone(),
+            reason: format!(
+                "cannot build an HTTP client: {}",
+                crate::api::error::error_chain(&e)
+            ),
+        })?;
     let req = if out.success {
         client.put(&url)
     } else {

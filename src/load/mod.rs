@@ -135,16 +135,7 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
     let schedule_rng = SmallRng::seed_from_u64(seeds.random());
     let request_rng = SmallRng::seed_from_u64(seeds.random());
 
-    let mut connector = HttpConnector::new();
-    // Small requests and responses: Nagle's algorithm would only add delay.
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(cfg.timeout));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(cfg.concurrency)
-        .build(connector);
-
+    let client = client(cfg);
     let live = Arc::new(Live::default());
     let shared = Arc::new(Shared {
         client: client.clone(),
@@ -158,36 +149,10 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
     let poller = tokio::spawn(world::poll(client, cfg.target.clone(), world.clone()));
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let (cancel, cancelled) = watch::channel(false);
-    let feedback_wait = feedback_wait(cfg);
-    let progress = if cfg.progress {
-        let expected = (cfg.rate * cfg.duration.as_secs_f64())
-            .ceil()
-            .min(cfg.requests as f64);
-        progress::Progress::start(
-            live.clone(),
-            expected as u64,
-            cfg.duration + cfg.timeout + CANCEL_GRACE + feedback_wait,
-        )
-    } else {
-        None
-    };
+    let progress = start_progress(cfg, &live);
 
     let start = Instant::now();
-    let mut dispatch = Dispatch {
-        schedule: schedule::Schedule::new(cfg.arrivals, cfg.rate, schedule_rng),
-        requests: request::Requests::new(
-            cfg.target.clone(),
-            cfg.mix,
-            cfg.users,
-            cfg.bad_login_share,
-        )
-        .with_feedback(cfg.feedback_share, cfg.feedback_delay),
-        world,
-        rng: request_rng,
-        next: 0.0,
-        sent: 0,
-        last_send: start,
-    };
+    let mut dispatch = Dispatch::new(cfg, start, world, request_rng, schedule_rng);
     tokio::pin!(stop);
     let stopped_early = tokio::select! {
         // Stop first: at full speed the scheduler is always ready, and Ctrl-C must still win.
@@ -198,76 +163,146 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
             false
         }
     };
-    let ended = Instant::now();
     let elapsed = if stopped_early {
-        ended - start
+        Instant::now() - start
     } else {
         // The schedule's own end: its length, or the time of the first arrival not sent.
         let planned = dispatch.next.min(cfg.duration.as_secs_f64());
         (dispatch.last_send - start).max(Duration::from_secs_f64(planned))
     };
-
-    // Every request holds a permit until it has recorded its outcome, so holding all permits
-    // means every request has ended.
-    let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
-    let drained = async {
-        let _ = permits.acquire_many(all).await;
+    let ending = Ending {
+        stopped_early,
+        cancel,
     };
-    if stopped_early {
-        let _ = cancel.send(true);
-        let _ = tokio::time::timeout(CANCEL_GRACE, drained).await;
-    } else {
+    ending.drain_requests(cfg, &permits, &mut stop).await;
+    ending
+        .await_feedback(cfg, &shared, progress.is_some(), &mut stop)
+        .await;
+    poller.abort();
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let report = shared
+        .recorder
+        .lock()
+        .report(run_facts(cfg, &live, elapsed, stopped_early));
+    Ok(report)
+}
+
+/// A pooled keep-alive client that gives up connecting after the request timeout.
+fn client(cfg: &LoadConfig) -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    // Small requests and responses: Nagle's algorithm would only add delay.
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(cfg.timeout));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(cfg.concurrency)
+        .build(connector)
+}
+
+/// The progress line, when asked for, sized to the run's requests and longest duration.
+fn start_progress(cfg: &LoadConfig, live: &Arc<Live>) -> Option<progress::Progress> {
+    if !cfg.progress {
+        return None;
+    }
+    let expected = (cfg.rate * cfg.duration.as_secs_f64())
+        .ceil()
+        .min(cfg.requests as f64);
+    progress::Progress::start(
+        live.clone(),
+        expected as u64,
+        cfg.duration + cfg.timeout + CANCEL_GRACE + feedback_wait(cfg),
+    )
+}
+
+/// How a run ends once its schedule is done or stopped: how it stopped, and the signal that
+/// cancels what is still in flight.
+struct Ending {
+    stopped_early: bool,
+    cancel: watch::Sender<bool>,
+}
+
+impl Ending {
+    /// Waits until every request has ended. Every request holds a permit until it has
+    /// recorded its outcome, so holding all permits means every request has ended.
+    async fn drain_requests(
+        &self,
+        cfg: &LoadConfig,
+        permits: &Semaphore,
+        stop: &mut (impl Future<Output = ()> + Unpin),
+    ) {
+        let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
+        let drained = async {
+            let _ = permits.acquire_many(all).await;
+        };
+        if self.stopped_early {
+            let _ = self.cancel.send(true);
+            let _ = tokio::time::timeout(CANCEL_GRACE, drained).await;
+            return;
+        }
         // Requests end by their own timeout; a stop while waiting cancels them.
         let bound = cfg.timeout + CANCEL_GRACE;
         tokio::select! {
             biased;
-            () = &mut stop => {
-                let _ = cancel.send(true);
+            () = stop => {
+                let _ = self.cancel.send(true);
                 let _ = tokio::time::timeout(CANCEL_GRACE, permits.acquire_many(all)).await;
             }
             _ = tokio::time::timeout(bound, drained) => {}
         }
     }
-    // Every prediction has ended, so no feedback is added now. Wait for the pending ones
-    // as long as a request may take, then cancel the rest (reported as cancelled).
-    let pending = async {
-        let all = u32::try_from(MAX_PENDING_FEEDBACK).unwrap_or(u32::MAX);
-        let _ = shared.feedback_permits.acquire_many(all).await;
-    };
-    tokio::pin!(pending);
-    let pending_now = live.feedback_pending();
-    let waited = if stopped_early {
-        None
-    } else if pending_now == 0 {
-        Some(())
-    } else {
-        // Say what the run still waits for and how long: the progress line counts down, and
-        // without one a log line says it once.
-        let until = Instant::now() + feedback_wait;
-        *live.feedback_wait_until.lock() = Some(until);
-        if progress.is_none() {
-            tracing::info!(
-                pending = pending_now,
-                up_to_seconds = feedback_wait.as_secs(),
-                "Waiting for the feedback of predictions whose outcome is due after the run; Ctrl-C ends the wait."
-            );
-        }
-        tokio::select! {
-            biased;
-            () = &mut stop => None,
-            r = tokio::time::timeout_at(until, &mut pending) => r.ok(),
-        }
-    };
-    if waited.is_none() {
-        let _ = cancel.send(true);
-        let _ = tokio::time::timeout(CANCEL_GRACE, &mut pending).await;
-    }
-    poller.abort();
-    if let Some(p) = progress {
-        p.finish();
-    }
 
-    let facts = RunFacts {
+    /// Every prediction has ended, so no feedback is added now. Waits for the pending ones as
+    /// long as a request may take, then cancels the rest (reported as cancelled).
+    async fn await_feedback(
+        &self,
+        cfg: &LoadConfig,
+        shared: &Shared,
+        progress_shown: bool,
+        stop: &mut (impl Future<Output = ()> + Unpin),
+    ) {
+        let pending = async {
+            let all = u32::try_from(MAX_PENDING_FEEDBACK).unwrap_or(u32::MAX);
+            let _ = shared.feedback_permits.acquire_many(all).await;
+        };
+        tokio::pin!(pending);
+        let live = &shared.live;
+        let pending_now = live.feedback_pending();
+        let waited = if self.stopped_early {
+            None
+        } else if pending_now == 0 {
+            Some(())
+        } else {
+            // Say what the run still waits for and how long: the progress line counts down,
+            // and without one a log line says it once.
+            let feedback_wait = feedback_wait(cfg);
+            let until = Instant::now() + feedback_wait;
+            *live.feedback_wait_until.lock() = Some(until);
+            if !progress_shown {
+                tracing::info!(
+                    pending = pending_now,
+                    up_to_seconds = feedback_wait.as_secs(),
+                    "Waiting for the feedback of predictions whose outcome is due after the run; Ctrl-C ends the wait."
+                );
+            }
+            tokio::select! {
+                biased;
+                () = stop => None,
+                r = tokio::time::timeout_at(until, &mut pending) => r.ok(),
+            }
+        };
+        if waited.is_none() {
+            let _ = self.cancel.send(true);
+            let _ = tokio::time::timeout(CANCEL_GRACE, &mut pending).await;
+        }
+    }
+}
+
+/// What the report states about the run besides its measurements.
+fn run_facts(cfg: &LoadConfig, live: &Live, elapsed: Duration, stopped_early: bool) -> RunFacts {
+    RunFacts {
         target: format!("http://{}", cfg.target),
         arrivals: cfg.arrivals,
         mix: cfg.mix.to_string(),
@@ -282,9 +317,7 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
             .into_iter()
             .filter(|r| cfg.mix.weight(*r) > 0.0)
             .collect(),
-    };
-    let report = shared.recorder.lock().report(facts);
-    Ok(report)
+    }
 }
 
 /// The scheduler's state; it outlives the scheduler future so a stop can read how far it got.
@@ -311,6 +344,31 @@ const EARLY: Duration = Duration::from_millis(1);
 const BATCH: u32 = 64;
 
 impl Dispatch {
+    /// The scheduler of `cfg`'s arrivals and requests, starting at `start`.
+    fn new(
+        cfg: &LoadConfig,
+        start: Instant,
+        world: Arc<RwLock<World>>,
+        rng: SmallRng,
+        schedule_rng: SmallRng,
+    ) -> Self {
+        Self {
+            schedule: schedule::Schedule::new(cfg.arrivals, cfg.rate, schedule_rng),
+            requests: request::Requests::new(
+                cfg.target.clone(),
+                cfg.mix,
+                cfg.users,
+                cfg.bad_login_share,
+            )
+            .with_feedback(cfg.feedback_share, cfg.feedback_delay),
+            world,
+            rng,
+            next: 0.0,
+            sent: 0,
+            last_send: start,
+        }
+    }
+
     async fn run(
         &mut self,
         cfg: &LoadConfig,
@@ -499,24 +557,7 @@ async fn send_feedback(
         () = tokio::time::sleep_until(due) => true,
     };
     let outcome = if waited {
-        let body = serde_json::to_vec(&crate::api::predict::FeedbackRequest {
-            prediction_id,
-            label: planned.label,
-        })
-        .unwrap_or_default();
-        let uri = http::Uri::builder()
-            .scheme(http::uri::Scheme::HTTP)
-            .authority(shared.target.clone())
-            .path_and_query(crate::api::routes::FEEDBACK)
-            .build();
-        let request = uri.and_then(|uri| {
-            http::Request::post(uri)
-                .header(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                )
-                .body(Full::new(Bytes::from(body)))
-        });
+        let request = feedback_request(&shared.target, prediction_id, planned.label);
         match request {
             Ok(request) => {
                 shared.live.feedback_sent.fetch_add(1, Ordering::Relaxed);
@@ -533,7 +574,10 @@ async fn send_feedback(
                 Some((outcome, Instant::now() - sent_at))
             }
             // The parts are fixed and valid; if building ever failed, the label is dropped.
-            Err(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot build a feedback request; its label is dropped.");
+                None
+            }
         }
     } else {
         Some((Outcome::Cancelled, Duration::ZERO))
@@ -544,4 +588,22 @@ async fn send_feedback(
     }
     shared.live.feedback_pending.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
+}
+
+/// The `/feedback` request telling the service the true outcome of prediction `id`.
+fn feedback_request(
+    target: &http::uri::Authority,
+    prediction_id: String,
+    label: bool,
+) -> Result<http::Request<Full<Bytes>>, Error> {
+    let body = serde_json::to_vec(&crate::api::predict::FeedbackRequest {
+        prediction_id,
+        label,
+    })?;
+    request::build(
+        target,
+        http::Method::POST,
+        crate::api::routes::FEEDBACK.into(),
+        Some(Bytes::from(body)),
+    )
 }

@@ -232,7 +232,7 @@ impl Requests {
         let user = format!("u{}", rng.random_range(0..self.users));
         let mut feedback = None;
         let (path, body) = match route {
-            Route::Random => (format!("{}?user={user}", routes::RANDOM), Bytes::new()),
+            Route::Random => (format!("{}?user={user}", routes::RANDOM), None),
             Route::Login => {
                 let token = if rng.random::<f64>() < self.bad_login_share {
                     // Not the user's token, but well-formed: the service must answer 401.
@@ -241,7 +241,7 @@ impl Requests {
                     valid_token(&user)
                 };
                 let body = serde_json::to_vec(&LoginRequest { user, token })?;
-                (routes::LOGIN.to_string(), Bytes::from(body))
+                (routes::LOGIN.to_string(), Some(Bytes::from(body)))
             }
             Route::Predict => {
                 let (features, label) = world.applicant(&self.applicants, rng);
@@ -259,24 +259,36 @@ impl Requests {
                     fields.insert("user".into(), user.into());
                 }
                 let body = serde_json::to_vec(&body)?;
-                (routes::PREDICT.to_string(), Bytes::from(body))
+                (routes::PREDICT.to_string(), Some(Bytes::from(body)))
             }
         };
-        let uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()?;
-        let mut builder = Request::builder().method(route.method()).uri(uri);
-        if route != Route::Random {
-            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
         Ok(Prepared {
             route,
-            request: builder.body(Full::new(body))?,
+            request: build(&self.authority, route.method(), path, body)?,
             feedback,
         })
     }
+}
+
+/// A request for `path` on `authority`, with a JSON body when there is one.
+pub fn build(
+    authority: &Authority,
+    method: Method,
+    path: String,
+    json: Option<Bytes>,
+) -> Result<Request<Full<Bytes>>, Error> {
+    let uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()?;
+    let builder = Request::builder().method(method).uri(uri);
+    Ok(match json {
+        Some(body) => builder
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(body))?,
+        None => builder.body(Full::new(Bytes::new()))?,
+    })
 }
 
 #[cfg(test)]

@@ -81,6 +81,14 @@ pub enum TrainError {
     /// The optimiser failed.
     #[error("the fit failed: {0}")]
     Fit(String),
+    /// A file's contents could not be encoded as JSON.
+    #[error("cannot encode {path}: {source}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -181,15 +189,48 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
     let data: Vec<(Features, bool)> = (0..rows).map(|_| generator.sample(&mut rng)).collect();
     let held_out: Vec<(Features, bool)> =
         (0..rows / 4).map(|_| generator.sample(&mut rng)).collect();
-
-    // Imputation values: medians and modes of the training rows (all complete).
-    let column = |i: usize| -> Vec<f64> {
-        data.iter()
-            .map(|(f, _)| f.numeric()[i].unwrap_or(f64::NAN))
-            .collect()
+    let impute = imputation(&data);
+    let model = fit(&data, impute, trained_at)?;
+    let reference = Reference {
+        model_version: model.version.clone(),
+        seed,
+        rows,
+        trained_at: trained_at.to_string(),
+        numeric: NUMERIC
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), numeric_reference(&column(&data, i))))
+            .collect(),
+        categorical: category_shares(&data),
+        score: numeric_reference(&data.iter().map(|(f, _)| model.score(f)).collect::<Vec<_>>()),
     };
+    let evaluation = evaluate(&model, &held_out);
+    Ok(Trained {
+        model,
+        reference,
+        evaluation,
+    })
+}
+
+/// Numeric feature `i` of every row (NaN where missing).
+fn column(data: &[(Features, bool)], i: usize) -> Vec<f64> {
+    data.iter()
+        .map(|(f, _)| f.numeric()[i].unwrap_or(f64::NAN))
+        .collect()
+}
+
+fn employment_index(e: Employment) -> usize {
+    Employment::ALL.iter().position(|x| *x == e).unwrap_or(0)
+}
+
+fn region_index(r: Region) -> usize {
+    Region::ALL.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+/// Imputation values: medians and modes of the training rows (all complete).
+fn imputation(data: &[(Features, bool)]) -> Impute {
     let median = |i: usize| {
-        let mut v = column(i);
+        let mut v = column(data, i);
         v.sort_by(f64::total_cmp);
         super::dataset::round_like_population(NUMERIC[i], quantile_sorted(&v, 0.5))
     };
@@ -202,10 +243,7 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
         let best = counts.iter().copied().max().unwrap_or(0);
         counts.iter().position(|c| *c == best).unwrap_or(0)
     };
-    let employment_index =
-        |e: Employment| Employment::ALL.iter().position(|x| *x == e).unwrap_or(0);
-    let region_index = |r: Region| Region::ALL.iter().position(|x| *x == r).unwrap_or(0);
-    let impute = Impute {
+    Impute {
         age: median(0),
         income: median(1),
         debt_ratio: median(2),
@@ -222,15 +260,16 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
                 .collect(),
             4,
         )],
-    };
+    }
+}
 
-    // Standardised design matrix.
-    let k = COLUMNS.len();
+/// The standardised design matrix of [`COLUMNS`], with each column's centre and scale.
+fn standardised(data: &[(Features, bool)], impute: &Impute) -> (Array2<f64>, Vec<f64>, Vec<f64>) {
     let raw: Vec<Vec<f64>> = COLUMNS
         .iter()
         .map(|c| {
             data.iter()
-                .map(|(f, _)| column_value(c, f, &impute).unwrap_or(0.0))
+                .map(|(f, _)| column_value(c, f, impute).unwrap_or(0.0))
                 .collect()
         })
         .collect();
@@ -241,12 +280,18 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
             (round6(m), round6(if s > 0.0 { s } else { 1.0 }))
         })
         .unzip();
-    let mut x = Array2::<f64>::zeros((rows, k));
+    let mut x = Array2::<f64>::zeros((data.len(), COLUMNS.len()));
     for (j, col) in raw.iter().enumerate() {
         for (i, v) in col.iter().enumerate() {
             x[[i, j]] = (v - center[j]) / scale[j];
         }
     }
+    (x, center, scale)
+}
+
+/// Fits the logistic regression and names the model by a hash of its numbers.
+fn fit(data: &[(Features, bool)], impute: Impute, trained_at: &str) -> Result<Model, TrainError> {
+    let (x, center, scale) = standardised(data, &impute);
     let y: Array1<bool> = data.iter().map(|(_, d)| *d).collect();
     let fitted = LogisticRegression::default()
         .alpha(ALPHA)
@@ -262,12 +307,10 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
     if coefficients.iter().any(|c| !c.is_finite()) || !intercept.is_finite() {
         return Err(TrainError::Fit("coefficients are not finite".into()));
     }
-
     let fingerprint = serde_json::json!([&coefficients, intercept, &center, &scale]).to_string();
-    let version = format!("lr-{:08x}", fnv1a(fingerprint.as_bytes()) >> 32);
-    let model = Model {
+    Ok(Model {
         name: "credit-risk".into(),
-        version: version.clone(),
+        version: format!("lr-{:08x}", fnv1a(fingerprint.as_bytes()) >> 32),
         trained_at: trained_at.to_string(),
         columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
         center,
@@ -276,18 +319,16 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
         intercept,
         impute,
         threshold: THRESHOLD,
-    };
+    })
+}
 
-    let scores: Vec<f64> = data.iter().map(|(f, _)| model.score(f)).collect();
-    let mut numeric = BTreeMap::new();
-    for (i, name) in NUMERIC.iter().enumerate() {
-        numeric.insert(name.to_string(), numeric_reference(&column(i)));
-    }
+/// Each categorical feature's share of every known category among the rows that have one.
+fn category_shares(data: &[(Features, bool)]) -> BTreeMap<String, BTreeMap<String, f64>> {
     let mut categorical = BTreeMap::new();
     for feature in CATEGORICAL {
         let known = categories(feature);
         let mut counts = vec![0u64; known.len()];
-        for (f, _) in &data {
+        for (f, _) in data {
             let i = if feature == "employment" {
                 f.employment.map(employment_index)
             } else {
@@ -307,21 +348,7 @@ pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainE
                 .collect(),
         );
     }
-    let reference = Reference {
-        model_version: version,
-        seed,
-        rows,
-        trained_at: trained_at.to_string(),
-        numeric,
-        categorical,
-        score: numeric_reference(&scores),
-    };
-    let evaluation = evaluate(&model, &held_out);
-    Ok(Trained {
-        model,
-        reference,
-        evaluation,
-    })
+    categorical
 }
 
 /// Accuracy of the model, the fallback rules and approving everyone; AUC and log loss.
@@ -375,8 +402,8 @@ pub fn evaluate(model: &Model, rows: &[(Features, bool)]) -> Evaluation {
 }
 
 /// Pretty JSON with every array of plain numbers kept on one line, and a final newline.
-pub fn to_file_text<T: Serialize>(value: &T) -> String {
-    let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+pub fn to_file_text<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    let pretty = serde_json::to_string_pretty(value)?;
     let mut out = String::with_capacity(pretty.len());
     let mut pending: Option<(String, Vec<String>)> = None;
     for line in pretty.lines() {
@@ -411,7 +438,7 @@ pub fn to_file_text<T: Serialize>(value: &T) -> String {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
 }
 
 /// The model file's path in `dir`.
@@ -424,17 +451,29 @@ pub fn reference_path(dir: &Path) -> PathBuf {
     dir.join("credit-risk.reference.json")
 }
 
-/// Writes the model and reference files into `dir` (created when missing).
+/// Writes the model and reference files into `dir` (created when missing); both are encoded
+/// first, so a failure writes neither.
 pub fn write(dir: &Path, trained: &Trained) -> Result<(), TrainError> {
+    let (model, reference) = (model_path(dir), reference_path(dir));
+    let encoded = |path: &Path, text: Result<String, serde_json::Error>| {
+        text.map_err(|source| TrainError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let files = [
+        (encoded(&model, to_file_text(&trained.model))?, model),
+        (
+            encoded(&reference, to_file_text(&trained.reference))?,
+            reference,
+        ),
+    ];
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TrainError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    for (path, text) in [
-        (model_path(dir), to_file_text(&trained.model)),
-        (reference_path(dir), to_file_text(&trained.reference)),
-    ] {
+    for (text, path) in files {
         std::fs::write(&path, text).map_err(io(&path))?;
     }
     Ok(())
@@ -450,8 +489,14 @@ mod tests {
         let shipped = Reference::shipped().clone();
         assert_eq!(shipped.seed, SHIPPED_SEED);
         let t = train(shipped.seed, shipped.rows, &shipped.trained_at).unwrap();
-        assert_eq!(to_file_text(&t.model), super::super::model::SHIPPED);
-        assert_eq!(to_file_text(&t.reference), super::super::reference::SHIPPED);
+        assert_eq!(
+            to_file_text(&t.model).unwrap(),
+            super::super::model::SHIPPED
+        );
+        assert_eq!(
+            to_file_text(&t.reference).unwrap(),
+            super::super::reference::SHIPPED
+        );
     }
 
     /// On rows it never saw, the model beats the fallback rules and approving everyone, and
@@ -481,11 +526,19 @@ mod tests {
     #[test]
     fn number_arrays_stay_on_one_line() {
         let v = serde_json::json!({"a": [1.5, 2.0], "b": {"c": "x"}, "d": ["s", "t"]});
-        let text = to_file_text(&v);
+        let text = to_file_text(&v).unwrap();
         assert!(text.contains("\"a\": [1.5, 2.0]"), "{text}");
         assert!(text.contains("\"s\",\n"), "{text}");
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
         assert!(matches!(train(1, 10, "x"), Err(TrainError::TooFewRows(10))));
+    }
+
+    #[test]
+    fn a_value_json_cannot_hold_is_an_error_not_an_empty_file() {
+        // JSON object keys are strings: a map keyed by pairs has no encoding.
+        let v = BTreeMap::from([((1u8, 2u8), 3u8)]);
+        let err = to_file_text(&v).expect_err("refused");
+        assert!(err.to_string().contains("key must be a string"), "{err}");
     }
 }

@@ -49,6 +49,10 @@ pub struct AdminClient {
 
 impl AdminClient {
     /// A client of the service at `base` (e.g. `http://127.0.0.1:8080`).
+    ///
+    /// # Panics
+    /// If reqwest cannot build an HTTP client (only when the system's set-up is broken):
+    /// a client without its 10 s timeout would wait forever on a service that hangs.
     pub fn new(base: &str, token: Option<String>) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
@@ -56,7 +60,7 @@ impl AdminClient {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
-                .unwrap_or_default(),
+                .expect("cannot build the admin API's HTTP client"),
         }
     }
 

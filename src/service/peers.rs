@@ -23,6 +23,10 @@ pub struct Peers {
 
 impl Peers {
     /// Peers at these base URLs (none: a single service).
+    ///
+    /// # Panics
+    /// If reqwest cannot build an HTTP client (only when the system's set-up is broken):
+    /// without its timeout, one hanging peer would hold every admin call.
     pub fn new(urls: &[String]) -> Self {
         Self {
             urls: urls.to_vec(),
@@ -30,7 +34,7 @@ impl Peers {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
-                .unwrap_or_default(),
+                .expect("cannot build the HTTP client that reaches the peers"),
         }
     }
 

@@ -5,6 +5,7 @@
 //! evaluation interval. Rules, routes, receivers and inhibitions are used as they are, so
 //! `monlab up` and the tests run exactly the rules that ship.
 
+use crate::warp::Speed;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub enum ConfigError {
         /// What is missing.
         what: String,
     },
+    /// The time warp cannot transform a derived file.
+    #[error("time warp: {0}")]
+    Warp(#[from] crate::warp::Error),
 }
 
 /// Where the stack's parts listen, as `host:port`.
@@ -121,49 +125,66 @@ pub fn prometheus(
     };
     let mut doc = read_yaml(&path)?;
     let root = doc.as_mapping_mut().ok_or_else(|| shape("not a mapping"))?;
-
-    if let Some(every) = interval {
-        let global = root
-            .entry("global".into())
-            .or_insert_with(|| Value::Mapping(Mapping::new()));
-        let g = global
-            .as_mapping_mut()
-            .ok_or_else(|| shape("global is not a mapping"))?;
-        g.insert("scrape_interval".into(), prom_duration(every).into());
-        g.insert("evaluation_interval".into(), prom_duration(every).into());
-    }
-    if !extras.external_labels.is_empty() {
-        let global = root
-            .entry("global".into())
-            .or_insert_with(|| Value::Mapping(Mapping::new()));
-        let g = global
-            .as_mapping_mut()
-            .ok_or_else(|| shape("global is not a mapping"))?;
-        let mut labels = Mapping::new();
-        for (k, v) in &extras.external_labels {
-            labels.insert(k.as_str().into(), v.as_str().into());
-        }
-        g.insert("external_labels".into(), Value::Mapping(labels));
-    }
+    set_global(root, interval, &extras.external_labels).map_err(shape)?;
     if let Some((url, drops)) = &extras.remote_write {
-        let mut rw = Mapping::new();
-        rw.insert("url".into(), url.as_str().into());
-        if !drops.is_empty() {
-            rw.insert("write_relabel_configs".into(), labeldrop(drops));
-        }
-        root.insert(
-            "remote_write".into(),
-            Value::Sequence(vec![Value::Mapping(rw)]),
-        );
+        set_remote_write(root, url, drops);
     }
-
     // Rule files are relative to the deploy folder (or the folder of their scaled copies);
     // the derived file lives elsewhere.
     let rules_dir = extras
         .rules_dir
         .clone()
         .unwrap_or_else(|| deploy.join("prometheus"));
-    let rules_dir = rules_dir.canonicalize().unwrap_or(rules_dir);
+    absolute_rule_files(root, &rules_dir.canonicalize().unwrap_or(rules_dir));
+    point_alerting(root, &targets.alertmanagers, &extras.alert_label_drops);
+    point_scrape_jobs(root, targets).map_err(shape)?;
+    serde_yaml::to_string(&doc).map_err(|source| ConfigError::Yaml { path, source })
+}
+
+/// The `global` mapping of a Prometheus configuration, made if absent.
+fn global(root: &mut Mapping) -> Result<&mut Mapping, &'static str> {
+    root.entry("global".into())
+        .or_insert_with(|| Value::Mapping(Mapping::new()))
+        .as_mapping_mut()
+        .ok_or("global is not a mapping")
+}
+
+/// Sets the scrape and evaluation interval (when given) and the external labels (when any).
+fn set_global(
+    root: &mut Mapping,
+    interval: Option<Duration>,
+    external_labels: &[(String, String)],
+) -> Result<(), &'static str> {
+    if let Some(every) = interval {
+        let g = global(root)?;
+        g.insert("scrape_interval".into(), prom_duration(every).into());
+        g.insert("evaluation_interval".into(), prom_duration(every).into());
+    }
+    if !external_labels.is_empty() {
+        let mut labels = Mapping::new();
+        for (k, v) in external_labels {
+            labels.insert(k.as_str().into(), v.as_str().into());
+        }
+        global(root)?.insert("external_labels".into(), Value::Mapping(labels));
+    }
+    Ok(())
+}
+
+/// Sends every sample to `url`, without the labels in `drops`.
+fn set_remote_write(root: &mut Mapping, url: &str, drops: &[String]) {
+    let mut rw = Mapping::new();
+    rw.insert("url".into(), url.into());
+    if !drops.is_empty() {
+        rw.insert("write_relabel_configs".into(), labeldrop(drops));
+    }
+    root.insert(
+        "remote_write".into(),
+        Value::Sequence(vec![Value::Mapping(rw)]),
+    );
+}
+
+/// Makes relative `rule_files` entries absolute, under `rules_dir`.
+fn absolute_rule_files(root: &mut Mapping, rules_dir: &Path) {
     if let Some(Value::Sequence(files)) = root.get_mut("rule_files") {
         for f in files.iter_mut() {
             if let Value::String(s) = f {
@@ -173,68 +194,147 @@ pub fn prometheus(
             }
         }
     }
+}
 
-    if let Some(Value::Mapping(alerting)) = root.get_mut("alerting") {
-        if let Some(Value::Sequence(ams)) = alerting.get_mut("alertmanagers") {
-            for am in ams.iter_mut().filter_map(Value::as_mapping_mut) {
-                am.insert(
-                    "static_configs".into(),
-                    static_targets(&targets.alertmanagers),
-                );
-            }
-        }
-        if !extras.alert_label_drops.is_empty() {
-            alerting.insert(
-                "alert_relabel_configs".into(),
-                labeldrop(&extras.alert_label_drops),
-            );
+/// Sends alerts to `alertmanagers`, without the labels in `drops`.
+fn point_alerting(root: &mut Mapping, alertmanagers: &[String], drops: &[String]) {
+    let Some(Value::Mapping(alerting)) = root.get_mut("alerting") else {
+        return;
+    };
+    if let Some(Value::Sequence(ams)) = alerting.get_mut("alertmanagers") {
+        for am in ams.iter_mut().filter_map(Value::as_mapping_mut) {
+            am.insert("static_configs".into(), static_targets(alertmanagers));
         }
     }
+    if !drops.is_empty() {
+        alerting.insert("alert_relabel_configs".into(), labeldrop(drops));
+    }
+}
 
+/// Points the monlab, pushgateway and prometheus scrape jobs at `targets`; the monlab job must
+/// be there.
+fn point_scrape_jobs(root: &mut Mapping, targets: &Targets) -> Result<(), &'static str> {
     let jobs = root
         .get_mut("scrape_configs")
         .and_then(Value::as_sequence_mut)
-        .ok_or_else(|| shape("scrape_configs is missing"))?;
+        .ok_or("scrape_configs is missing")?;
     let mut seen_monlab = false;
     for job in jobs.iter_mut().filter_map(Value::as_mapping_mut) {
+        let static_one = |t: &String| static_targets(std::slice::from_ref(t));
         match job.get("job_name").and_then(Value::as_str) {
             Some("monlab") => {
                 seen_monlab = true;
-                if let Some(file) = &targets.monlab_file_sd {
-                    job.remove("static_configs");
-                    let mut sd = Mapping::new();
-                    sd.insert(
-                        "files".into(),
-                        strings(&[file.to_string_lossy().into_owned()]),
-                    );
-                    sd.insert("refresh_interval".into(), "5s".into());
-                    job.insert(
-                        "file_sd_configs".into(),
-                        Value::Sequence(vec![Value::Mapping(sd)]),
-                    );
-                } else {
-                    job.insert("static_configs".into(), static_targets(&targets.monlab));
-                }
+                point_monlab_job(job, targets);
             }
             Some("pushgateway") => {
-                job.insert(
-                    "static_configs".into(),
-                    static_targets(std::slice::from_ref(&targets.pushgateway)),
-                );
+                job.insert("static_configs".into(), static_one(&targets.pushgateway));
             }
             Some("prometheus") => {
-                job.insert(
-                    "static_configs".into(),
-                    static_targets(std::slice::from_ref(&targets.prometheus)),
-                );
+                job.insert("static_configs".into(), static_one(&targets.prometheus));
             }
             _ => {}
         }
     }
-    if !seen_monlab {
-        return Err(shape("no scrape job named monlab"));
+    if seen_monlab {
+        Ok(())
+    } else {
+        Err("no scrape job named monlab")
     }
-    serde_yaml::to_string(&doc).map_err(|source| ConfigError::Yaml { path, source })
+}
+
+/// The monlab job reads its targets from the file_sd file when there is one, else statically.
+fn point_monlab_job(job: &mut Mapping, targets: &Targets) {
+    let Some(file) = &targets.monlab_file_sd else {
+        job.insert("static_configs".into(), static_targets(&targets.monlab));
+        return;
+    };
+    job.remove("static_configs");
+    let mut sd = Mapping::new();
+    sd.insert(
+        "files".into(),
+        strings(&[file.to_string_lossy().into_owned()]),
+    );
+    sd.insert("refresh_interval".into(), "5s".into());
+    job.insert(
+        "file_sd_configs".into(),
+        Value::Sequence(vec![Value::Mapping(sd)]),
+    );
+}
+
+/// A run's monitoring files at one speed of the time warp: the Prometheus and Alertmanager
+/// configuration derived from `deploy/` and, at any speed but 1, scaled by the warp, with the
+/// scaled rule files it reads and the flags Prometheus needs. `up` and the tests' stack both
+/// derive theirs here, so they run the same files. Nothing is written here.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    deploy: PathBuf,
+    speed: Speed,
+    /// Where the scaled rule files go (none at speed 1: the shipped rules are read in place).
+    rules_dir: Option<PathBuf>,
+    /// The scaled rule files to write before Prometheus starts, as (path, text).
+    pub rules: Vec<(PathBuf, String)>,
+}
+
+impl RunFiles {
+    /// Reads the shipped rules and, unless `speed` is 1, scales them into files under
+    /// `warped_dir`.
+    pub fn new(deploy: &Path, speed: Speed, warped_dir: &Path) -> Result<Self, ConfigError> {
+        if !speed.is_warped() {
+            return Ok(Self {
+                deploy: deploy.into(),
+                speed,
+                rules_dir: None,
+                rules: Vec::new(),
+            });
+        }
+        let rules = warped_rules(deploy, speed)?
+            .into_iter()
+            .map(|(rel, text)| (warped_dir.join(rel), text))
+            .collect();
+        Ok(Self {
+            deploy: deploy.into(),
+            speed,
+            rules_dir: Some(warped_dir.into()),
+            rules,
+        })
+    }
+
+    /// One Prometheus's file: each replica of a pair passes its own targets and extras (the
+    /// rule folder is this run's).
+    pub fn prometheus(
+        &self,
+        targets: &Targets,
+        interval: Option<Duration>,
+        extras: &Extras,
+    ) -> Result<String, ConfigError> {
+        let mut extras = extras.clone();
+        if self.rules_dir.is_some() {
+            extras.rules_dir.clone_from(&self.rules_dir);
+        }
+        let text = prometheus(&self.deploy, targets, interval, &extras)?;
+        if self.speed.is_warped() {
+            return Ok(crate::warp::scale_prometheus_config(&text, self.speed)?);
+        }
+        Ok(text)
+    }
+
+    /// The Alertmanager file, its webhooks pointing at `webhook`.
+    pub fn alertmanager(&self, webhook: &str) -> Result<String, ConfigError> {
+        let text = alertmanager(&self.deploy, webhook)?;
+        if self.speed.is_warped() {
+            return Ok(crate::warp::scale_alertmanager(&text, self.speed)?);
+        }
+        Ok(text)
+    }
+
+    /// Prometheus's own duration flags, scaled (none at speed 1).
+    pub fn prometheus_flags(&self) -> Vec<String> {
+        if self.speed.is_warped() {
+            crate::warp::prometheus_flags(self.speed)
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// The Alertmanager configuration for one machine: webhooks point at `targets.webhook`.
@@ -263,10 +363,7 @@ pub fn alertmanager(deploy: &Path, webhook: &str) -> Result<String, ConfigError>
 
 /// The rule files of `deploy/prometheus/rules/`, each scaled by the time warp, as
 /// (path relative to the rules' base folder, text): `rules/monlab.rules.yml`, …
-pub fn warped_rules(
-    deploy: &Path,
-    speed: crate::warp::Speed,
-) -> Result<Vec<(PathBuf, String)>, ConfigError> {
+fn warped_rules(deploy: &Path, speed: Speed) -> Result<Vec<(PathBuf, String)>, ConfigError> {
     let dir = deploy.join("prometheus/rules");
     let read_dir = std::fs::read_dir(&dir).map_err(|source| ConfigError::Read {
         path: dir.clone(),

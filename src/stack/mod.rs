@@ -34,9 +34,6 @@ pub enum StackError {
     /// A deploy file cannot be used.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    /// The time warp cannot transform a file.
-    #[error("time warp: {0}")]
-    Warp(#[from] crate::warp::Error),
     /// A child failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -106,12 +103,10 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, StackError> {
 pub async fn run(cfg: &UpConfig, shutdown: impl Future<Output = ()>) -> Result<(), StackError> {
     // Locked before anything in the folder is written, and held until every child stopped.
     let _lock = lock::acquire(&cfg.data_dir)?;
+    // Decided in full (ports checked, files derived) before anything is written or started.
     let plan = plan::plan(cfg)?;
     start_clean_or_say_reused(cfg, &plan)?;
-    prepare(&plan.data, &plan.folders)?;
-    for (path, text) in &plan.files {
-        write(path.clone(), text)?;
-    }
+    lay_out(&plan)?;
     let mut children: Vec<Child> = Vec::new();
     let result = start_and_supervise(cfg, &plan, &mut children, shutdown).await;
     // Stop in dependency order (the plan lists children in that order): services first, so
@@ -377,13 +372,16 @@ fn dir_has_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }
 
-/// Creates the data folder's sub-folders.
-pub fn prepare(dir: &Path, subs: &[String]) -> Result<(), StackError> {
-    for sub in subs {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|source| StackError::DataDir {
-            path: dir.to_path_buf(),
+/// Carries out the plan's writes once it stands: the data folder's sub-folders, then the files.
+fn lay_out(plan: &Plan) -> Result<(), StackError> {
+    for sub in &plan.folders {
+        std::fs::create_dir_all(plan.data.join(sub)).map_err(|source| StackError::DataDir {
+            path: plan.data.clone(),
             source,
         })?;
+    }
+    for (path, text) in &plan.files {
+        write(path.clone(), text)?;
     }
     Ok(())
 }

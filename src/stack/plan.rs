@@ -8,11 +8,11 @@
 //! the second Prometheus of `--ha` takes 9092, since 9091 is the Pushgateway's. Nothing is
 //! written here; [`super::run`] writes the files once the whole plan stands.
 
-use super::config::{self, Extras, Targets};
+use super::config::{self, Extras, RunFiles, Targets};
 use super::process::Spec;
 use super::UpConfig;
 use super::{port_free, tools, StackError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Distance from an Alertmanager's web port to its cluster (gossip) port.
@@ -27,13 +27,16 @@ pub struct Service {
     pub addr: String,
 }
 
+/// A file to write: its path and text.
+pub type File = (PathBuf, String);
+
 /// Everything `up` starts, in start (and stop) order, and the files they read.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Children: services, Prometheus replicas, VictoriaMetrics, Alertmanagers.
     pub specs: Vec<Spec>,
     /// Configuration files to write before starting.
-    pub files: Vec<(PathBuf, String)>,
+    pub files: Vec<File>,
     /// The service replicas.
     pub services: Vec<Service>,
     /// The file_sd file listing the ready replicas.
@@ -113,41 +116,97 @@ impl Ports {
     }
 }
 
-/// Decides every child and file of a run.
+/// Decides every child and file of a run: finds the programs, claims every port, derives the
+/// monitoring files, then lays out each part's children. Reads, never writes.
 pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
-    let prometheus_bin = tools::find(tools::PROMETHEUS)?;
-    let alertmanager_bin = tools::find(tools::ALERTMANAGER)?;
-    let pushgateway_bin = tools::find(tools::PUSHGATEWAY)?;
-    let vm_bin = if cfg.ha {
-        Some(tools::find(tools::VICTORIA_METRICS)?)
-    } else {
-        None
-    };
-    let (n_prom, n_am) = if cfg.ha { (2, 3) } else { (1, 1) };
-    // Single ports first, then the groups, which step over them.
+    let programs = Programs::find(cfg.ha)?;
+    let ports = claim_ports(cfg, port_free)?;
+    let data = cfg
+        .data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| cfg.data_dir.clone());
+    let me = std::env::current_exe().map_err(|source| StackError::DataDir {
+        path: "current executable".into(),
+        source,
+    })?;
+    let run = Layout::new(cfg, ports, data)?;
+
+    let mut files = vec![(run.file_sd.clone(), config::file_sd(&[]))];
+    files.extend(run.monitoring.rules.iter().cloned());
+    let mut specs = run.services(&me);
+    let (prometheus, prometheus_files) = run.prometheus(&programs.prometheus)?;
+    specs.extend(prometheus);
+    files.extend(prometheus_files);
+    specs.extend(run.victoria_metrics(programs.victoria_metrics));
+    specs.push(run.pushgateway(programs.pushgateway));
+    let (alertmanagers, alertmanager_file) = run.alertmanagers(&programs.alertmanager)?;
+    files.push(alertmanager_file);
+    specs.extend(alertmanagers);
+    Ok(run.into_plan(specs, files))
+}
+
+/// The programs a run needs, found before any port is claimed.
+struct Programs {
+    prometheus: PathBuf,
+    alertmanager: PathBuf,
+    pushgateway: PathBuf,
+    /// Only with `--ha`.
+    victoria_metrics: Option<PathBuf>,
+}
+
+impl Programs {
+    fn find(ha: bool) -> Result<Self, StackError> {
+        Ok(Self {
+            prometheus: tools::find(tools::PROMETHEUS)?,
+            alertmanager: tools::find(tools::ALERTMANAGER)?,
+            pushgateway: tools::find(tools::PUSHGATEWAY)?,
+            victoria_metrics: if ha {
+                Some(tools::find(tools::VICTORIA_METRICS)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Every part's ports.
+#[derive(Debug)]
+struct Given {
+    pushgateway: u16,
+    victoria_metrics: Option<u16>,
+    services: Vec<u16>,
+    alertmanagers: Vec<u16>,
+    /// The Alertmanagers' gossip ports (HA only).
+    cluster: Vec<u16>,
+    prometheus: Vec<u16>,
+}
+
+/// Claims every port of the run, single ports first, then the groups, which step over them.
+fn claim_ports(cfg: &UpConfig, free: fn(u16) -> bool) -> Result<Given, StackError> {
+    let (n_prom, n_am) = replica_counts(cfg.ha);
     let mut claimed = Ports {
         taken: Vec::new(),
-        free: port_free,
+        free,
     };
-    let pg_port = claimed.claim(
+    let pushgateway = claimed.claim(
         cfg.pushgateway_port,
         1,
         "the Pushgateway",
         "--pushgateway-port",
     )?[0];
-    let vm_port = if cfg.ha {
+    let victoria_metrics = if cfg.ha {
         Some(claimed.claim(cfg.vm_port, 1, "VictoriaMetrics", "--vm-port")?[0])
     } else {
         None
     };
-    let service_ports = claimed.claim(cfg.port, cfg.replicas, "the service", "--port")?;
-    let am_ports = claimed.claim(
+    let services = claimed.claim(cfg.port, cfg.replicas, "the service", "--port")?;
+    let alertmanagers = claimed.claim(
         cfg.alertmanager_port,
         n_am,
         "Alertmanager",
         "--alertmanager-port",
     )?;
-    let cluster_ports = if cfg.ha {
+    let cluster = if cfg.ha {
         claimed.claim(
             cfg.alertmanager_port.saturating_add(CLUSTER_PORT_OFFSET),
             n_am,
@@ -157,178 +216,221 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     } else {
         Vec::new()
     };
-    let prom_ports = claimed.claim(
+    let prometheus = claimed.claim(
         cfg.prometheus_port,
         n_prom,
         "Prometheus",
         "--prometheus-port",
     )?;
+    Ok(Given {
+        pushgateway,
+        victoria_metrics,
+        services,
+        alertmanagers,
+        cluster,
+        prometheus,
+    })
+}
 
-    let replica_names: Vec<String> = (0..n_prom)
-        .map(|i| ((b'a' + i as u8) as char).to_string())
-        .collect();
-    let mut subs = vec!["logs".to_string(), "pushgateway".to_string()];
-    subs.extend(replica_names.iter().map(|r| format!("prometheus-{r}")));
-    subs.extend((1..=n_am).map(|i| format!("alertmanager-{i}")));
-    if cfg.speed != crate::warp::Speed::ONE {
-        subs.push("warped/rules".into());
-    }
-    if cfg.ha {
-        subs.push("victoria-metrics".into());
-    }
-    let data = cfg
-        .data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| cfg.data_dir.clone());
-    let logs = data.join("logs");
-    let me = std::env::current_exe().map_err(|source| StackError::DataDir {
-        path: "current executable".into(),
-        source,
-    })?;
-
-    let services: Vec<Service> = service_ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| Service {
-            name: if cfg.replicas == 1 {
-                "monlab".into()
-            } else {
-                format!("monlab-{}", i + 1)
-            },
-            addr: format!("127.0.0.1:{port}"),
-        })
-        .collect();
-    let am_addrs: Vec<String> = am_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let vm_url = vm_port.map(|p| format!("http://127.0.0.1:{p}"));
-    let file_sd = data.join("targets.json");
-    let mut files = vec![(file_sd.clone(), config::file_sd(&[]))];
-    // The time warp: Prometheus reads scaled copies of the shipped rules from the data
-    // folder, transformed from deploy/ at every start, never edited by hand.
-    let warped = cfg.speed != crate::warp::Speed::ONE;
-    let warped_rules = if warped {
-        let base = data.join("warped");
-        for (rel, text) in config::warped_rules(&cfg.deploy, cfg.speed)? {
-            files.push((base.join(rel), text));
-        }
-        Some(base)
+/// Prometheus replicas and Alertmanagers: a pair and a cluster of three with `--ha`.
+fn replica_counts(ha: bool) -> (usize, usize) {
+    if ha {
+        (2, 3)
     } else {
-        None
-    };
-    let mut specs = Vec::new();
+        (1, 1)
+    }
+}
 
-    // Every replica's lab page reads the first Prometheus and Alertmanager (in HA the pair's
-    // replicas hold the same data), unless the serve flags after `--` name others.
-    let lab_flags = [
-        (
-            "--prometheus-url",
-            format!("http://127.0.0.1:{}", prom_ports[0]),
-        ),
-        ("--alertmanager-url", format!("http://{}", am_addrs[0])),
-    ];
-    for s in &services {
-        let mut args = vec!["serve".to_string(), "--listen".into(), s.addr.clone()];
-        if warped {
-            args.extend(["--speed".to_string(), cfg.speed.to_string()]);
-        }
-        for (flag, url) in &lab_flags {
-            let given = cfg
-                .serve_args
-                .iter()
-                .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-            if !given {
-                args.extend([flag.to_string(), url.clone()]);
-            }
-        }
-        // An incident is an event in the system: each replica passes the admin API's changes
-        // on to the others, so `monlab incident`, the lab and scenarios reach them all.
-        let peers: Vec<String> = services
+/// What the steps of a plan share: the settings, the ports, where files and logs go.
+struct Layout<'a> {
+    cfg: &'a UpConfig,
+    ports: Given,
+    data: PathBuf,
+    logs: PathBuf,
+    file_sd: PathBuf,
+    services: Vec<Service>,
+    /// `127.0.0.1:port` of each Alertmanager.
+    am_addrs: Vec<String>,
+    /// Prometheus replica names, `a`, `b`.
+    replicas: Vec<String>,
+    /// The derived (and, under the time warp, scaled) monitoring files.
+    monitoring: RunFiles,
+}
+
+impl<'a> Layout<'a> {
+    fn new(cfg: &'a UpConfig, ports: Given, data: PathBuf) -> Result<Self, StackError> {
+        let services = ports
+            .services
             .iter()
-            .filter(|o| o.addr != s.addr)
-            .map(|o| format!("http://{}", o.addr))
+            .enumerate()
+            .map(|(i, port)| Service {
+                name: if cfg.replicas == 1 {
+                    "monlab".into()
+                } else {
+                    format!("monlab-{}", i + 1)
+                },
+                addr: format!("127.0.0.1:{port}"),
+            })
             .collect();
-        if !peers.is_empty() {
-            args.extend(["--peers".to_string(), peers.join(",")]);
-        }
-        args.extend(cfg.serve_args.iter().cloned());
-        specs.push(Spec {
-            name: s.name.clone(),
-            program: me.clone(),
-            args,
-            envs: vec![("MONLAB_ADMIN_TOKEN".into(), cfg.admin_token.clone())],
-            log: logs.join(format!("{}.log", s.name)),
-            ready: format!("http://{}/readyz", s.addr),
-        });
+        let am_addrs = ports
+            .alertmanagers
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let replicas = (0..ports.prometheus.len())
+            .map(|i| ((b'a' + i as u8) as char).to_string())
+            .collect();
+        // The time warp: Prometheus reads scaled copies of the shipped rules from the data
+        // folder, transformed from deploy/ at every start, never edited by hand.
+        let monitoring = RunFiles::new(&cfg.deploy, cfg.speed, &data.join("warped"))?;
+        Ok(Self {
+            cfg,
+            logs: data.join("logs"),
+            file_sd: data.join("targets.json"),
+            data,
+            ports,
+            services,
+            am_addrs,
+            replicas,
+            monitoring,
+        })
     }
 
-    for (r, port) in replica_names.iter().zip(&prom_ports) {
-        let name = if cfg.ha {
-            format!("prometheus-{r}")
-        } else {
-            "prometheus".into()
-        };
+    /// The service replicas: each reads the first Prometheus and Alertmanager on its lab page
+    /// and passes incidents on to its peers.
+    fn services(&self, me: &Path) -> Vec<Spec> {
+        let cfg = self.cfg;
+        // Every replica's lab page reads the first Prometheus and Alertmanager (in HA the
+        // pair's replicas hold the same data), unless the serve flags after `--` name others.
+        let lab_flags = [
+            (
+                "--prometheus-url",
+                format!("http://127.0.0.1:{}", self.ports.prometheus[0]),
+            ),
+            ("--alertmanager-url", format!("http://{}", self.am_addrs[0])),
+        ];
+        let mut specs = Vec::new();
+        for s in &self.services {
+            let mut args = vec!["serve".to_string(), "--listen".into(), s.addr.clone()];
+            if cfg.speed.is_warped() {
+                args.extend(["--speed".to_string(), cfg.speed.to_string()]);
+            }
+            for (flag, url) in &lab_flags {
+                let given = cfg
+                    .serve_args
+                    .iter()
+                    .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+                if !given {
+                    args.extend([flag.to_string(), url.clone()]);
+                }
+            }
+            // An incident is an event in the system: each replica passes the admin API's
+            // changes on to the others, so `monlab incident`, the lab and scenarios reach them
+            // all.
+            let peers: Vec<String> = self
+                .services
+                .iter()
+                .filter(|o| o.addr != s.addr)
+                .map(|o| format!("http://{}", o.addr))
+                .collect();
+            if !peers.is_empty() {
+                args.extend(["--peers".to_string(), peers.join(",")]);
+            }
+            args.extend(cfg.serve_args.iter().cloned());
+            specs.push(Spec {
+                name: s.name.clone(),
+                program: me.to_path_buf(),
+                args,
+                envs: vec![("MONLAB_ADMIN_TOKEN".into(), cfg.admin_token.clone())],
+                log: self.logs.join(format!("{}.log", s.name)),
+                ready: format!("http://{}/readyz", s.addr),
+            });
+        }
+        specs
+    }
+
+    /// The Prometheus replicas and each one's configuration file.
+    fn prometheus(&self, bin: &Path) -> Result<(Vec<Spec>, Vec<File>), StackError> {
+        let mut specs = Vec::new();
+        let mut files = Vec::new();
+        for (r, port) in self.replicas.iter().zip(&self.ports.prometheus) {
+            let name = if self.cfg.ha {
+                format!("prometheus-{r}")
+            } else {
+                "prometheus".into()
+            };
+            let yml = self.data.join(format!("{name}.yml"));
+            files.push((yml.clone(), self.prometheus_yml(r, *port)?));
+            let args = [
+                format!("--config.file={}", yml.display()),
+                format!(
+                    "--storage.tsdb.path={}",
+                    self.data.join(format!("prometheus-{r}")).display()
+                ),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--enable-feature=native-histograms".into(),
+                "--web.enable-lifecycle".into(),
+            ];
+            specs.push(Spec {
+                name: name.clone(),
+                program: bin.to_path_buf(),
+                args: args
+                    .into_iter()
+                    .chain(self.monitoring.prometheus_flags())
+                    .collect(),
+                envs: Vec::new(),
+                log: self.logs.join(format!("{name}.log")),
+                ready: format!("http://127.0.0.1:{port}/-/ready"),
+            });
+        }
+        Ok((specs, files))
+    }
+
+    /// Replica `r`'s configuration: with VictoriaMetrics (HA), the pair's copies carry a
+    /// `replica` label that is dropped on the way to Alertmanager and to the long-term store.
+    fn prometheus_yml(&self, r: &str, port: u16) -> Result<String, StackError> {
         let targets = Targets {
             monlab: Vec::new(),
-            monlab_file_sd: Some(file_sd.clone()),
+            monlab_file_sd: Some(self.file_sd.clone()),
             prometheus: format!("127.0.0.1:{port}"),
-            alertmanagers: am_addrs.clone(),
-            pushgateway: format!("127.0.0.1:{pg_port}"),
-            webhook: services[0].addr.clone(),
+            alertmanagers: self.am_addrs.clone(),
+            pushgateway: format!("127.0.0.1:{}", self.ports.pushgateway),
+            webhook: self.services[0].addr.clone(),
         };
-        let mut extras = match &vm_url {
+        let extras = match self.victoria_metrics_url() {
             Some(vm) => Extras {
-                external_labels: vec![("replica".into(), r.clone())],
+                external_labels: vec![("replica".into(), r.into())],
                 alert_label_drops: vec!["replica".into()],
                 remote_write: Some((format!("{vm}/api/v1/write"), vec!["replica".into()])),
                 rules_dir: None,
             },
             None => Extras::default(),
         };
-        extras.rules_dir = warped_rules.clone();
-        let yml = data.join(format!("{name}.yml"));
-        let mut prometheus_yml = config::prometheus(&cfg.deploy, &targets, cfg.interval, &extras)?;
-        if warped {
-            prometheus_yml = crate::warp::scale_prometheus_config(&prometheus_yml, cfg.speed)?;
-        }
-        files.push((yml.clone(), prometheus_yml));
-        specs.push(Spec {
-            name: name.clone(),
-            program: prometheus_bin.clone(),
-            args: vec![
-                format!("--config.file={}", yml.display()),
-                format!(
-                    "--storage.tsdb.path={}",
-                    data.join(format!("prometheus-{r}")).display()
-                ),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                "--enable-feature=native-histograms".into(),
-                "--web.enable-lifecycle".into(),
-            ]
-            .into_iter()
-            .chain(if warped {
-                crate::warp::prometheus_flags(cfg.speed)
-            } else {
-                Vec::new()
-            })
-            .collect(),
-            envs: Vec::new(),
-            log: logs.join(format!("{name}.log")),
-            ready: format!("http://127.0.0.1:{port}/-/ready"),
-        });
+        Ok(self
+            .monitoring
+            .prometheus(&targets, self.cfg.interval, &extras)?)
     }
 
-    if let (Some(bin), Some(port)) = (vm_bin, vm_port) {
+    fn victoria_metrics_url(&self) -> Option<String> {
+        self.ports
+            .victoria_metrics
+            .map(|p| format!("http://127.0.0.1:{p}"))
+    }
+
+    /// VictoriaMetrics, the pair's deduplicating long-term store (HA only).
+    fn victoria_metrics(&self, bin: Option<PathBuf>) -> Option<Spec> {
+        let (bin, port) = (bin?, self.ports.victoria_metrics?);
+        let speed = self.cfg.speed;
         // Samples of one series closer than the scrape interval are copies from the pair.
-        let every = cfg
-            .speed
-            .scale(cfg.interval.unwrap_or(Duration::from_secs(15)));
-        specs.push(Spec {
+        let every = speed.scale(self.cfg.interval.unwrap_or(Duration::from_secs(15)));
+        Some(Spec {
             name: "victoria-metrics".into(),
             program: bin,
             args: vec![
                 format!("-httpListenAddr=127.0.0.1:{port}"),
                 format!(
                     "-storageDataPath={}",
-                    data.join("victoria-metrics").display()
+                    self.data.join("victoria-metrics").display()
                 ),
                 "-retentionPeriod=1".into(),
                 format!("-dedup.minScrapeInterval={}", config::prom_duration(every)),
@@ -336,90 +438,115 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
                 // default); under the time warp that lag is system time too.
                 format!(
                     "-search.latencyOffset={}",
-                    config::prom_duration(cfg.speed.scale(Duration::from_secs(30)))
+                    config::prom_duration(speed.scale(Duration::from_secs(30)))
                 ),
             ],
             envs: Vec::new(),
-            log: logs.join("victoria-metrics.log"),
+            log: self.logs.join("victoria-metrics.log"),
             ready: format!("http://127.0.0.1:{port}/health"),
-        });
+        })
     }
 
-    specs.push(Spec {
-        name: "pushgateway".into(),
-        program: pushgateway_bin,
-        args: vec![
-            format!("--web.listen-address=127.0.0.1:{pg_port}"),
-            // Debian's default is under /var/lib; keep pushed groups with the rest of the run.
-            format!(
-                "--persistence.file={}",
-                data.join("pushgateway/metrics.db").display()
-            ),
-        ],
-        envs: Vec::new(),
-        log: logs.join("pushgateway.log"),
-        ready: format!("http://127.0.0.1:{pg_port}/-/ready"),
-    });
-
-    let am_yml = data.join("alertmanager.yml");
-    let mut am_text = config::alertmanager(&cfg.deploy, &services[0].addr)?;
-    if warped {
-        am_text = crate::warp::scale_alertmanager(&am_text, cfg.speed)?;
-    }
-    files.push((am_yml.clone(), am_text));
-    for (i, port) in am_ports.iter().enumerate() {
-        let name = if cfg.ha {
-            format!("alertmanager-{}", i + 1)
-        } else {
-            "alertmanager".into()
-        };
-        let mut args = vec![
-            format!("--config.file={}", am_yml.display()),
-            format!(
-                "--storage.path={}",
-                data.join(format!("alertmanager-{}", i + 1)).display()
-            ),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ];
-        if cfg.ha {
-            args.push(format!(
-                "--cluster.listen-address=127.0.0.1:{}",
-                cluster_ports[i]
-            ));
-            for (j, peer) in cluster_ports.iter().enumerate() {
-                if j != i {
-                    args.push(format!("--cluster.peer=127.0.0.1:{peer}"));
-                }
-            }
-        } else {
-            // A single Alertmanager: no gossip port to collide with.
-            args.push("--cluster.listen-address=".into());
-        }
-        specs.push(Spec {
-            name: name.clone(),
-            program: alertmanager_bin.clone(),
-            args,
+    fn pushgateway(&self, bin: PathBuf) -> Spec {
+        let port = self.ports.pushgateway;
+        Spec {
+            name: "pushgateway".into(),
+            program: bin,
+            args: vec![
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                // Debian's default is under /var/lib; keep pushed groups with the rest of the run.
+                format!(
+                    "--persistence.file={}",
+                    self.data.join("pushgateway/metrics.db").display()
+                ),
+            ],
             envs: Vec::new(),
-            log: logs.join(format!("{name}.log")),
+            log: self.logs.join("pushgateway.log"),
             ready: format!("http://127.0.0.1:{port}/-/ready"),
-        });
+        }
     }
 
-    Ok(Plan {
-        specs,
-        files,
-        services,
-        file_sd,
-        prometheus: prom_ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}"))
-            .collect(),
-        alertmanagers: am_addrs.iter().map(|a| format!("http://{a}")).collect(),
-        victoria_metrics: vm_url,
-        pushgateway: format!("http://127.0.0.1:{pg_port}"),
-        data,
-        folders: subs,
-    })
+    /// The Alertmanagers (a gossiping cluster with `--ha`) and their one configuration file.
+    fn alertmanagers(&self, bin: &Path) -> Result<(Vec<Spec>, File), StackError> {
+        let yml = self.data.join("alertmanager.yml");
+        let text = self.monitoring.alertmanager(&self.services[0].addr)?;
+        let cluster = &self.ports.cluster;
+        let mut specs = Vec::new();
+        for (i, port) in self.ports.alertmanagers.iter().enumerate() {
+            let name = if self.cfg.ha {
+                format!("alertmanager-{}", i + 1)
+            } else {
+                "alertmanager".into()
+            };
+            let mut args = vec![
+                format!("--config.file={}", yml.display()),
+                format!(
+                    "--storage.path={}",
+                    self.data.join(format!("alertmanager-{}", i + 1)).display()
+                ),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ];
+            if self.cfg.ha {
+                args.push(format!("--cluster.listen-address=127.0.0.1:{}", cluster[i]));
+                for (j, peer) in cluster.iter().enumerate() {
+                    if j != i {
+                        args.push(format!("--cluster.peer=127.0.0.1:{peer}"));
+                    }
+                }
+            } else {
+                // A single Alertmanager: no gossip port to collide with.
+                args.push("--cluster.listen-address=".into());
+            }
+            specs.push(Spec {
+                name: name.clone(),
+                program: bin.to_path_buf(),
+                args,
+                envs: Vec::new(),
+                log: self.logs.join(format!("{name}.log")),
+                ready: format!("http://127.0.0.1:{port}/-/ready"),
+            });
+        }
+        Ok((specs, (yml, text)))
+    }
+
+    /// Sub-folders of the data folder the children write to.
+    fn folders(&self) -> Vec<String> {
+        let mut subs = vec!["logs".to_string(), "pushgateway".to_string()];
+        subs.extend(self.replicas.iter().map(|r| format!("prometheus-{r}")));
+        subs.extend((1..=self.ports.alertmanagers.len()).map(|i| format!("alertmanager-{i}")));
+        if self.cfg.speed.is_warped() {
+            subs.push("warped/rules".into());
+        }
+        if self.cfg.ha {
+            subs.push("victoria-metrics".into());
+        }
+        subs
+    }
+
+    fn into_plan(self, specs: Vec<Spec>, files: Vec<File>) -> Plan {
+        let folders = self.folders();
+        Plan {
+            specs,
+            files,
+            prometheus: self
+                .ports
+                .prometheus
+                .iter()
+                .map(|p| format!("http://127.0.0.1:{p}"))
+                .collect(),
+            alertmanagers: self
+                .am_addrs
+                .iter()
+                .map(|a| format!("http://{a}"))
+                .collect(),
+            victoria_metrics: self.victoria_metrics_url(),
+            pushgateway: format!("http://127.0.0.1:{}", self.ports.pushgateway),
+            services: self.services,
+            file_sd: self.file_sd,
+            data: self.data,
+            folders,
+        }
+    }
 }
 
 impl Plan {
@@ -427,7 +554,7 @@ impl Plan {
     pub fn print(&self, cfg: &UpConfig) {
         let first = format!("http://{}", self.services[0].addr);
         println!("monlab is up; Ctrl-C stops everything.");
-        if cfg.speed != crate::warp::Speed::ONE {
+        if cfg.speed.is_warped() {
             println!(
                 "  time warp     {k}× — 1 wall second is {k} system seconds",
                 k = cfg.speed

@@ -67,6 +67,14 @@ pub enum ProcessError {
         /// The end of its log.
         tail: String,
     },
+    /// No HTTP client to ask whether it is ready.
+    #[error("cannot check whether {name} is ready: cannot build an HTTP client: {reason}")]
+    Client {
+        /// Child name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// It did not answer in time.
     #[error("{name} did not become ready at {url} within {secs} s; see {log}")]
     NotReady {
@@ -153,7 +161,10 @@ impl Child {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
-            .unwrap_or_default();
+            .map_err(|e| ProcessError::Client {
+                name: self.name.clone(),
+                reason: e.to_string(),
+            })?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

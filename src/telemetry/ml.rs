@@ -176,7 +176,16 @@ impl MlMetrics {
     /// Every series that can exist is created at zero (or NaN for the windowed ratios), so
     /// "nothing happened" reads as 0, not as "no data".
     pub fn new(registry: &mut Registry) -> Self {
-        let m = Self {
+        let m = Self::unregistered();
+        m.create_every_series();
+        m.register_outputs_and_inputs(registry);
+        m.register_drift_and_quality(registry);
+        m
+    }
+
+    /// The families, empty and not yet registered.
+    fn unregistered() -> Self {
+        Self {
             predictions: Family::default(),
             model_duration: model_buckets(),
             unknown_categories: Family::default(),
@@ -203,14 +212,18 @@ impl MlMetrics {
             calibration_error: FloatGauge::default(),
             quality_labels: Gauge::default(),
             stored: Gauge::default(),
-        };
+        }
+    }
+
+    /// Creates every series that can exist: at zero, NaN for the windowed ratios.
+    fn create_every_series(&self) {
         for source in [
             ("model", "none"),
             ("fallback", "model_unavailable"),
             ("fallback", "timeout"),
         ] {
             for decision in ["approve", "decline"] {
-                let _ = m.predictions.get_or_create(&PredictionLabels {
+                let _ = self.predictions.get_or_create(&PredictionLabels {
                     source: source.0,
                     reason: source.1,
                     decision,
@@ -218,36 +231,36 @@ impl MlMetrics {
             }
         }
         for feature in CATEGORICAL {
-            let _ = m
+            let _ = self
                 .unknown_categories
                 .get_or_create(&FeatureLabels { feature });
             for category in crate::ml::reference::categories(feature) {
-                let _ = m
+                let _ = self
                     .categories
                     .get_or_create(&CategoryLabels { feature, category });
             }
         }
         for feature in NUMERIC {
-            let _ = m.out_of_range.get_or_create(&FeatureLabels { feature });
+            let _ = self.out_of_range.get_or_create(&FeatureLabels { feature });
         }
         for feature in NUMERIC.iter().chain(CATEGORICAL.iter()).copied() {
-            let _ = m.missing.get_or_create(&FeatureLabels { feature });
+            let _ = self.missing.get_or_create(&FeatureLabels { feature });
         }
         for feature in drift_names() {
-            m.drift_psi
+            self.drift_psi
                 .get_or_create(&FeatureLabels { feature })
                 .set(f64::NAN);
             if !CATEGORICAL.contains(&feature) {
-                m.drift_ks
+                self.drift_ks
                     .get_or_create(&FeatureLabels { feature })
                     .set(f64::NAN);
             }
-            let _ = m.drift_samples.get_or_create(&FeatureLabels { feature });
+            let _ = self.drift_samples.get_or_create(&FeatureLabels { feature });
         }
         for source in ["model", "fallback"] {
             for decision in ["approve", "decline"] {
                 for outcome in ["default", "repaid"] {
-                    let _ = m.feedback.get_or_create(&FeedbackLabels {
+                    let _ = self.feedback.get_or_create(&FeedbackLabels {
                         source,
                         decision,
                         outcome,
@@ -255,113 +268,124 @@ impl MlMetrics {
                 }
             }
         }
-        for g in [&m.accuracy, &m.precision, &m.recall, &m.calibration_error] {
+        for g in [
+            &self.accuracy,
+            &self.precision,
+            &self.recall,
+            &self.calibration_error,
+        ] {
             g.set(f64::NAN);
         }
+    }
 
+    /// Registers the outputs (predictions, model time, score, identity) and the inputs.
+    fn register_outputs_and_inputs(&self, registry: &mut Registry) {
         registry.register(
             "predictions",
             "Predictions answered, by source (model or fallback), fallback reason and decision",
-            m.predictions.clone(),
+            self.predictions.clone(),
         );
         registry.register_with_unit(
             "model_duration",
             "Time the model took to score, including misses of the time budget",
             Unit::Seconds,
-            m.model_duration.clone(),
+            self.model_duration.clone(),
         );
         registry.register(
             "model_unknown_categories",
             "Prediction requests refused for an unknown category, by feature",
-            m.unknown_categories.clone(),
+            self.unknown_categories.clone(),
         );
         registry.register(
             "model_info",
             "The model serving predictions; the value is always 1",
-            m.model_info.clone(),
+            self.model_info.clone(),
         );
         registry.register(
             "model_score",
             "Scores (probability of default) of the predictions the model answered",
-            m.score.clone(),
+            self.score.clone(),
         );
-        registry.register_collector(Box::new(m.inputs.clone()));
+        registry.register_collector(Box::new(self.inputs.clone()));
         registry.register(
             "model_input_categories",
             "Accepted prediction requests by the known category of each categorical feature",
-            m.categories.clone(),
+            self.categories.clone(),
         );
         registry.register(
             "model_input_missing",
             "Accepted prediction requests whose feature was null (imputed), by feature",
-            m.missing.clone(),
+            self.missing.clone(),
         );
         registry.register(
             "model_input_out_of_range",
             "Prediction requests refused for a number outside the feature's range, by feature",
-            m.out_of_range.clone(),
+            self.out_of_range.clone(),
         );
+    }
+
+    /// Registers drift against the training reference and quality from feedback.
+    fn register_drift_and_quality(&self, registry: &mut Registry) {
         registry.register(
             "model_drift_psi",
             "Population stability index of the last 500 values of each feature (and the score) \
              against the training reference; NaN with under 100 values",
-            m.drift_psi.clone(),
+            self.drift_psi.clone(),
         );
         registry.register(
             "model_drift_ks",
             "Two-sample Kolmogorov-Smirnov statistic of the last 500 values of each numeric \
              feature (and the score) against the training reference; NaN with under 100 values",
-            m.drift_ks.clone(),
+            self.drift_ks.clone(),
         );
         registry.register(
             "model_drift_window_samples",
             "Values in each feature's drift window (the last 500, none older than 10 minutes, \
              missing ones excluded)",
-            m.drift_samples.clone(),
+            self.drift_samples.clone(),
         );
         registry.register(
             "model_feedback",
             "Predictions whose true outcome arrived, by source, decision and outcome",
-            m.feedback.clone(),
+            self.feedback.clone(),
         );
         registry.register_with_unit(
             "model_label_delay",
             "Time from a prediction to the arrival of its true outcome",
             Unit::Seconds,
-            m.label_delay.clone(),
+            self.label_delay.clone(),
         );
         registry.register(
             "model_feedback_accuracy",
             "Accuracy of the model's decisions labelled in the last 5 minutes; NaN without labels",
-            m.accuracy.clone(),
+            self.accuracy.clone(),
         );
         registry.register(
             "model_feedback_precision",
             "Share of the model's declines that defaulted, labelled in the last 5 minutes",
-            m.precision.clone(),
+            self.precision.clone(),
         );
         registry.register(
             "model_feedback_recall",
             "Share of the defaults the model declined, labelled in the last 5 minutes",
-            m.recall.clone(),
+            self.recall.clone(),
         );
         registry.register(
             "model_feedback_calibration_error",
             "Expected calibration error (10 score bins) of the model's predictions labelled in \
              the last 5 minutes",
-            m.calibration_error.clone(),
+            self.calibration_error.clone(),
         );
         registry.register(
             "model_feedback_window_labels",
             "Labels of model predictions in the last 5 minutes, behind the feedback ratios",
-            m.quality_labels.clone(),
+            self.quality_labels.clone(),
         );
         registry.register(
             "model_predictions_stored",
             "Recent predictions remembered for feedback (at most 200000)",
-            m.stored.clone(),
+            self.stored.clone(),
         );
-        m
     }
 
     /// Sets the model identity.

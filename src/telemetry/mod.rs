@@ -77,6 +77,136 @@ impl RandomMetrics {
     }
 }
 
+impl HttpMetrics {
+    /// The families, with duration buckets from `cfg`'s delay distribution.
+    fn new(cfg: &ServeConfig) -> Self {
+        let http = Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(Buckets(
+                buckets::duration_buckets(&cfg.random.delay).into(),
+            )),
+            errors: Family::default(),
+            in_flight: Family::default(),
+            shed: Family::default(),
+            concurrency_limit: Gauge::default(),
+            concurrency_in_use: Gauge::default(),
+        };
+        http.concurrency_limit
+            .set(i64::try_from(cfg.concurrency_limit).unwrap_or(i64::MAX));
+        http
+    }
+
+    fn register(&self, m: &mut Registry) {
+        m.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status code",
+            self.requests.clone(),
+        );
+        m.register_with_unit(
+            "http_request_duration",
+            "Time from request to response, by method and route template",
+            Unit::Seconds,
+            self.duration.clone(),
+        );
+        m.register(
+            "http_errors",
+            "HTTP error responses (4xx and 5xx) by route template and error kind",
+            self.errors.clone(),
+        );
+        m.register(
+            "http_requests_in_flight",
+            "HTTP requests being served now, by route template",
+            self.in_flight.clone(),
+        );
+        m.register(
+            "http_requests_shed",
+            "HTTP requests rejected with 503 because the concurrency limit was reached",
+            self.shed.clone(),
+        );
+        m.register(
+            "http_concurrency_limit",
+            "Requests served at once before load shedding starts",
+            self.concurrency_limit.clone(),
+        );
+        m.register(
+            "http_concurrency_in_use",
+            "Work requests holding a slot of the concurrency limit now",
+            self.concurrency_in_use.clone(),
+        );
+    }
+}
+
+impl RandomMetrics {
+    /// Classic buckets from `cfg`'s distributions, native ones at [`NATIVE_SCHEMA`].
+    fn new(cfg: &ServeConfig) -> Self {
+        let native_cfg = NativeHistogramConfig::with_schema(NATIVE_SCHEMA);
+        Self {
+            value: Histogram::new(buckets::value_buckets(&cfg.random.value)),
+            delay: Histogram::new(buckets::delay_buckets(&cfg.random.delay)),
+            value_native: Histogram::new_native(native_cfg),
+            delay_native: Histogram::new_native(native_cfg),
+            recent_delay: Arc::new(WindowedSummary::new(
+                "monlab_random_recent_delay_seconds",
+                "Delay of /random answers: quantiles over the last 60 s (of system time), cumulative sum and count",
+                &[0.5, 0.9, 0.99],
+                cfg.speed.scale(Duration::from_secs(60)),
+                6,
+            )),
+        }
+    }
+
+    /// Registers the classic histograms in `m`, the native ones in `native`.
+    fn register(&self, m: &mut Registry, native: &mut Registry) {
+        m.register(
+            "random_value",
+            "Values returned by /random (classic buckets)",
+            self.value.clone(),
+        );
+        m.register_with_unit(
+            "random_delay",
+            "Delays of /random answers (classic buckets)",
+            Unit::Seconds,
+            self.delay.clone(),
+        );
+        native.register(
+            "random_value_native",
+            "Values returned by /random (native histogram, protobuf only)",
+            self.value_native.clone(),
+        );
+        native.register_with_unit(
+            "random_delay_native",
+            "Delays of /random answers (native histogram, protobuf only)",
+            Unit::Seconds,
+            self.delay_native.clone(),
+        );
+    }
+}
+
+/// Registers the build facts and the time warp K, constant for the process's life.
+fn register_build_and_speed(m: &mut Registry, k: crate::warp::Speed) {
+    let build = Family::<BuildLabels, Gauge>::default();
+    build
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            commit: option_env!("MONLAB_GIT_COMMIT").unwrap_or("unknown"),
+        })
+        .set(1);
+    m.register(
+        "build_info",
+        "Build facts of the running binary in labels; the value is always 1",
+        build,
+    );
+    // The time warp K, so that readers of the stored metrics (monlab report) can tell
+    // wall seconds from system seconds.
+    let speed = Gauge::<i64>::default();
+    speed.set(i64::from(k.get()));
+    m.register(
+        "time_warp_speed",
+        "Time warp K the service runs at: one wall second is K seconds of system time",
+        speed,
+    );
+}
+
 /// A result or status label from a fixed list.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 pub struct ResultLabels {
@@ -172,117 +302,12 @@ impl Metrics {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(process::ProcessCollector));
         let mut native = Registry::default();
-
-        let http = HttpMetrics {
-            requests: Family::default(),
-            duration: Family::new_with_constructor(Buckets(
-                buckets::duration_buckets(&cfg.random.delay).into(),
-            )),
-            errors: Family::default(),
-            in_flight: Family::default(),
-            shed: Family::default(),
-            concurrency_limit: Gauge::default(),
-            concurrency_in_use: Gauge::default(),
-        };
-        http.concurrency_limit
-            .set(i64::try_from(cfg.concurrency_limit).unwrap_or(i64::MAX));
-        let native_cfg = NativeHistogramConfig::with_schema(NATIVE_SCHEMA);
-        let random = RandomMetrics {
-            value: Histogram::new(buckets::value_buckets(&cfg.random.value)),
-            delay: Histogram::new(buckets::delay_buckets(&cfg.random.delay)),
-            value_native: Histogram::new_native(native_cfg),
-            delay_native: Histogram::new_native(native_cfg),
-            recent_delay: Arc::new(WindowedSummary::new(
-                "monlab_random_recent_delay_seconds",
-                "Delay of /random answers: quantiles over the last 60 s (of system time), cumulative sum and count",
-                &[0.5, 0.9, 0.99],
-                cfg.speed.scale(Duration::from_secs(60)),
-                6,
-            )),
-        };
-
+        let http = HttpMetrics::new(cfg);
+        let random = RandomMetrics::new(cfg);
         let m = registry.sub_registry_with_prefix("monlab");
-        m.register(
-            "http_requests",
-            "HTTP requests answered, by method, route template and status code",
-            http.requests.clone(),
-        );
-        m.register_with_unit(
-            "http_request_duration",
-            "Time from request to response, by method and route template",
-            Unit::Seconds,
-            http.duration.clone(),
-        );
-        m.register(
-            "http_errors",
-            "HTTP error responses (4xx and 5xx) by route template and error kind",
-            http.errors.clone(),
-        );
-        m.register(
-            "http_requests_in_flight",
-            "HTTP requests being served now, by route template",
-            http.in_flight.clone(),
-        );
-        m.register(
-            "http_requests_shed",
-            "HTTP requests rejected with 503 because the concurrency limit was reached",
-            http.shed.clone(),
-        );
-        m.register(
-            "http_concurrency_limit",
-            "Requests served at once before load shedding starts",
-            http.concurrency_limit.clone(),
-        );
-        m.register(
-            "http_concurrency_in_use",
-            "Work requests holding a slot of the concurrency limit now",
-            http.concurrency_in_use.clone(),
-        );
-        m.register(
-            "random_value",
-            "Values returned by /random (classic buckets)",
-            random.value.clone(),
-        );
-        m.register_with_unit(
-            "random_delay",
-            "Delays of /random answers (classic buckets)",
-            Unit::Seconds,
-            random.delay.clone(),
-        );
-        let build = Family::<BuildLabels, Gauge>::default();
-        build
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-                commit: option_env!("MONLAB_GIT_COMMIT").unwrap_or("unknown"),
-            })
-            .set(1);
-        m.register(
-            "build_info",
-            "Build facts of the running binary in labels; the value is always 1",
-            build,
-        );
-        // The time warp K, so that readers of the stored metrics (monlab report) can tell
-        // wall seconds from system seconds.
-        let speed = Gauge::<i64>::default();
-        speed.set(i64::from(cfg.speed.get()));
-        m.register(
-            "time_warp_speed",
-            "Time warp K the service runs at: one wall second is K seconds of system time",
-            speed,
-        );
-
-        let n = native.sub_registry_with_prefix("monlab");
-        n.register(
-            "random_value_native",
-            "Values returned by /random (native histogram, protobuf only)",
-            random.value_native.clone(),
-        );
-        n.register_with_unit(
-            "random_delay_native",
-            "Delays of /random answers (native histogram, protobuf only)",
-            Unit::Seconds,
-            random.delay_native.clone(),
-        );
+        http.register(m);
+        random.register(m, native.sub_registry_with_prefix("monlab"));
+        register_build_and_speed(m, cfg.speed);
 
         faults.register(m);
         let logins = Family::<ResultLabels, Counter>::default();

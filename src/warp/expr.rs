@@ -3,9 +3,9 @@
 //! See [`scale_expr`] and [`Units`].
 
 use super::{Error, Speed};
-use promql_parser::parser::token::{T_ADD, T_DIV, T_LAND, T_LOR, T_LUNLESS, T_MUL, T_SUB};
+use promql_parser::parser::token::{TokenId, T_ADD, T_DIV, T_LAND, T_LOR, T_LUNLESS, T_MUL, T_SUB};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{self, Expr, Offset};
+use promql_parser::parser::{self, BinaryExpr, Call, Expr, Offset};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -311,115 +311,139 @@ impl Units {
                     },
                 }
             }
-            Expr::Call(c) => {
-                let args: Vec<Val> = c
-                    .args
-                    .args
-                    .iter()
-                    .map(|a| self.value(a, problems, learned))
-                    .collect();
-                let main = c
-                    .args
-                    .args
-                    .iter()
-                    .position(|a| matches!(a.value_type(), ValueType::Vector | ValueType::Matrix))
-                    .or(if args.is_empty() { None } else { Some(0) })
-                    .map(|i| args[i].clone());
-                match c.func.name {
-                    "rate" | "irate" | "deriv" => Val::unit(Unit::PerSecond),
-                    "time" | "timestamp" => Val::unit(Unit::Seconds),
-                    "count_over_time" | "changes" | "resets" | "absent" | "absent_over_time"
-                    | "present_over_time" | "histogram_quantile" | "histogram_fraction" => {
-                        Val::plain()
-                    }
-                    _ => main
-                        .map(|m| Val { literal: None, ..m })
-                        .unwrap_or_else(Val::plain),
-                }
-            }
-            Expr::Binary(b) => {
-                let l = self.value(&b.lhs, problems, learned);
-                let r = self.value(&b.rhs, problems, learned);
-                let op = b.op.id();
-                let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-                // A raw series combined with system time is system time itself.
-                let mut learn = |a: &Val, other: &Val| {
-                    if a.unit == Unit::Seconds && a.literal.is_none() {
-                        if let (Some(raw), Some(set)) = (&other.raw, learned.as_deref_mut()) {
-                            set.insert(raw.clone());
-                        }
-                    }
-                };
-                if b.op.is_comparison_operator() || matches!(op, T_ADD | T_SUB | T_DIV) {
-                    learn(&l, &r);
-                    learn(&r, &l);
-                }
-                if b.op.is_comparison_operator() {
-                    for (fixed, varying) in [(&l, &r), (&r, &l)] {
-                        if let Some(x) = fixed.literal {
-                            if x != 0.0 && varying.literal.is_none() && varying.unit != Unit::Plain
-                            {
-                                problems.push(format!(
-                                    "compares {} with the fixed number {x}: `{e}`",
-                                    varying.unit.describe()
-                                ));
-                            }
-                        }
-                    }
-                    if return_bool {
-                        return Val::plain();
-                    }
-                    return if l.literal.is_some() { r } else { l };
-                }
-                match op {
-                    T_LAND | T_LUNLESS => Val { literal: None, ..l },
-                    T_LOR => {
-                        if l.unit == Unit::Plain {
-                            Val { literal: None, ..r }
-                        } else {
-                            Val { literal: None, ..l }
-                        }
-                    }
-                    T_ADD | T_SUB => {
-                        let unit = if l.unit == Unit::Seconds || r.unit == Unit::Seconds {
-                            Unit::Seconds
-                        } else if l.unit == Unit::PerSecond || r.unit == Unit::PerSecond {
-                            Unit::PerSecond
-                        } else {
-                            Unit::Plain
-                        };
-                        let literal = match (l.literal, r.literal) {
-                            (Some(a), Some(b)) => Some(if op == T_ADD { a + b } else { a - b }),
-                            _ => None,
-                        };
-                        Val {
-                            unit,
-                            literal,
-                            raw: None,
-                        }
-                    }
-                    T_MUL => match (l.literal, r.literal) {
-                        (Some(a), Some(b)) => Val {
-                            literal: Some(a * b),
-                            ..Val::plain()
-                        },
-                        (Some(_), None) => r,
-                        (None, Some(_)) => l,
-                        (None, None) => Val::unit(multiply(l.unit, r.unit)),
-                    },
-                    T_DIV => match (l.literal, r.literal) {
-                        (Some(a), Some(b)) => Val {
-                            literal: Some(a / b),
-                            ..Val::plain()
-                        },
-                        (None, Some(_)) => l,
-                        (Some(_), None) => Val::unit(divide(Unit::Plain, r.unit)),
-                        (None, None) => Val::unit(divide(l.unit, r.unit)),
-                    },
-                    _ => Val { literal: None, ..l },
+            Expr::Call(c) => self.call(c, problems, learned),
+            Expr::Binary(b) => self.binary(e, b, problems, learned),
+        }
+    }
+
+    /// A function's result: rates are per second, timestamps system time, counts plain; the
+    /// rest keep the unit of their (first vector) argument.
+    fn call(
+        &self,
+        c: &Call,
+        problems: &mut Vec<String>,
+        learned: &mut Option<&mut BTreeSet<String>>,
+    ) -> Val {
+        let args: Vec<Val> = c
+            .args
+            .args
+            .iter()
+            .map(|a| self.value(a, problems, learned))
+            .collect();
+        let main = c
+            .args
+            .args
+            .iter()
+            .position(|a| matches!(a.value_type(), ValueType::Vector | ValueType::Matrix))
+            .or(if args.is_empty() { None } else { Some(0) })
+            .map(|i| args[i].clone());
+        match c.func.name {
+            "rate" | "irate" | "deriv" => Val::unit(Unit::PerSecond),
+            "time" | "timestamp" => Val::unit(Unit::Seconds),
+            "count_over_time" | "changes" | "resets" | "absent" | "absent_over_time"
+            | "present_over_time" | "histogram_quantile" | "histogram_fraction" => Val::plain(),
+            _ => main
+                .map(|m| Val { literal: None, ..m })
+                .unwrap_or_else(Val::plain),
+        }
+    }
+
+    /// A binary operation `e`: learns raw series that are system time, reports comparisons
+    /// of a time-dependent quantity with a fixed number, and combines the units.
+    fn binary(
+        &self,
+        e: &Expr,
+        b: &BinaryExpr,
+        problems: &mut Vec<String>,
+        learned: &mut Option<&mut BTreeSet<String>>,
+    ) -> Val {
+        let l = self.value(&b.lhs, problems, learned);
+        let r = self.value(&b.rhs, problems, learned);
+        let op = b.op.id();
+        if b.op.is_comparison_operator() || matches!(op, T_ADD | T_SUB | T_DIV) {
+            learn_system_time(&l, &r, learned);
+            learn_system_time(&r, &l, learned);
+        }
+        if !b.op.is_comparison_operator() {
+            return combine(op, l, r);
+        }
+        for (fixed, varying) in [(&l, &r), (&r, &l)] {
+            if let Some(x) = fixed.literal {
+                if x != 0.0 && varying.literal.is_none() && varying.unit != Unit::Plain {
+                    problems.push(format!(
+                        "compares {} with the fixed number {x}: `{e}`",
+                        varying.unit.describe()
+                    ));
                 }
             }
         }
+        if b.modifier.as_ref().is_some_and(|m| m.return_bool) {
+            Val::plain()
+        } else if l.literal.is_some() {
+            r
+        } else {
+            l
+        }
+    }
+}
+
+/// A raw series combined with system time is system time itself.
+fn learn_system_time(a: &Val, other: &Val, learned: &mut Option<&mut BTreeSet<String>>) {
+    if a.unit == Unit::Seconds && a.literal.is_none() {
+        if let (Some(raw), Some(set)) = (&other.raw, learned.as_deref_mut()) {
+            set.insert(raw.clone());
+        }
+    }
+}
+
+/// The result of a non-comparison binary operator `op` on `l` and `r`.
+fn combine(op: TokenId, l: Val, r: Val) -> Val {
+    match op {
+        T_LAND | T_LUNLESS => Val { literal: None, ..l },
+        T_LOR => {
+            if l.unit == Unit::Plain {
+                Val { literal: None, ..r }
+            } else {
+                Val { literal: None, ..l }
+            }
+        }
+        T_ADD | T_SUB => {
+            let unit = if l.unit == Unit::Seconds || r.unit == Unit::Seconds {
+                Unit::Seconds
+            } else if l.unit == Unit::PerSecond || r.unit == Unit::PerSecond {
+                Unit::PerSecond
+            } else {
+                Unit::Plain
+            };
+            let literal = match (l.literal, r.literal) {
+                (Some(a), Some(b)) => Some(if op == T_ADD { a + b } else { a - b }),
+                _ => None,
+            };
+            Val {
+                unit,
+                literal,
+                raw: None,
+            }
+        }
+        T_MUL => match (l.literal, r.literal) {
+            (Some(a), Some(b)) => Val {
+                literal: Some(a * b),
+                ..Val::plain()
+            },
+            (Some(_), None) => r,
+            (None, Some(_)) => l,
+            (None, None) => Val::unit(multiply(l.unit, r.unit)),
+        },
+        T_DIV => match (l.literal, r.literal) {
+            (Some(a), Some(b)) => Val {
+                literal: Some(a / b),
+                ..Val::plain()
+            },
+            (None, Some(_)) => l,
+            (Some(_), None) => Val::unit(divide(Unit::Plain, r.unit)),
+            (None, None) => Val::unit(divide(l.unit, r.unit)),
+        },
+        _ => Val { literal: None, ..l },
     }
 }
 

@@ -112,6 +112,11 @@ impl Speed {
         self.0
     }
 
+    /// Whether time is warped at all (K is not 1), so there is anything to scale.
+    pub fn is_warped(self) -> bool {
+        self != Speed::ONE
+    }
+
     /// `d / K`, rounded to the nearest millisecond (Prometheus's finest duration unit).
     pub fn scale(self, d: Duration) -> Duration {
         let k = u128::from(self.0);

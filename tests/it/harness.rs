@@ -360,16 +360,12 @@ impl Stack {
         flags.extend_from_slice(serve_flags);
         let monlab = Monlab::start(&flags);
         let dir = temp_dir("monlab-stack");
-        let mut extras = monlab::stack::config::Extras::default();
-        if warped {
-            let base = dir.path().join("warped");
-            for (rel, text) in
-                monlab::stack::config::warped_rules(&deploy_dir(), speed).expect("scale the rules")
-            {
-                std::fs::create_dir_all(base.join(&rel).parent().unwrap()).unwrap();
-                std::fs::write(base.join(rel), text).unwrap();
-            }
-            extras.rules_dir = Some(base);
+        let files =
+            monlab::stack::config::RunFiles::new(&deploy_dir(), speed, &dir.path().join("warped"))
+                .expect("scale the rules");
+        for (path, text) in &files.rules {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
         }
         let service = monlab.addr.to_string();
         let targets = monlab::stack::config::Targets {
@@ -380,19 +376,16 @@ impl Stack {
             pushgateway: format!("127.0.0.1:{pg_port}"),
             webhook: service.clone(),
         };
-        let mut prom_cfg = monlab::stack::config::prometheus(
-            &deploy_dir(),
-            &targets,
-            (!warped).then_some(Duration::from_secs(1)),
-            &extras,
-        )
-        .expect("derive prometheus.yml");
-        let mut am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &service)
+        let prom_cfg = files
+            .prometheus(
+                &targets,
+                (!warped).then_some(Duration::from_secs(1)),
+                &monlab::stack::config::Extras::default(),
+            )
+            .expect("derive prometheus.yml");
+        let am_cfg = files
+            .alertmanager(&service)
             .expect("derive alertmanager.yml");
-        if warped {
-            prom_cfg = monlab::warp::scale_prometheus_config(&prom_cfg, speed).expect("scale");
-            am_cfg = monlab::warp::scale_alertmanager(&am_cfg, speed).expect("scale");
-        }
         let prom_yml = write_file(dir.path(), "prometheus.yml", &prom_cfg);
         let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
         let mut cmd = Command::new(prometheus_bin);
@@ -402,10 +395,8 @@ impl Stack {
                 dir.path().join("prom").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--enable-feature=native-histograms");
-        if warped {
-            cmd.args(monlab::warp::prometheus_flags(speed));
-        }
+            .arg("--enable-feature=native-histograms")
+            .args(files.prometheus_flags());
         let mut prometheus = Proc::spawn(cmd);
         let mut alertmanager = spawn_alertmanager(&am_yml, &dir.path().join("am"), am_port);
         let mut cmd = Command::new(require_tool(
