@@ -37,7 +37,7 @@ fn config(args: &LoadArgs) -> Result<LoadConfig, CliError> {
 pub(super) fn run(args: &LoadArgs) -> Result<(), CliError> {
     let speed = args.speed;
     let cfg = config(args)?.warped(speed);
-    if speed != crate::warp::Speed::ONE && !args.json {
+    if speed.is_warped() && !args.json {
         eprintln!(
             "time warp {speed}×: {:.0} requests/s on the wall clock, {:.0}/s of system time",
             cfg.rate,
