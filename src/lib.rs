@@ -64,7 +64,10 @@ mod map {
             } else {
                 format!("`src/{name}/`")
             };
-            assert!(map.contains(&shown), "docs/architecture.md does not name {shown}");
+            assert!(
+                map.contains(&shown),
+                "docs/architecture.md does not name {shown}"
+            );
         }
     }
 }

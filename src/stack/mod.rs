@@ -2,25 +2,25 @@
 //!
 //! Starts the service (one or `--replicas N` instances, found by Prometheus through a
 //! `file_sd` file), real Prometheus and Alertmanager processes with configuration derived from
-//! `deploy/` (see [`config`]), and a steady background load; waits until each answers, prints
+//! `deploy/` (see [`files`]), and a steady background load; waits until each answers, prints
 //! where everything is, and on Ctrl-C or SIGTERM stops every child it started, in order.
 //! With `--ha` it runs two Prometheus replicas, an Alertmanager cluster of three and
 //! VictoriaMetrics as the deduplicating long-term store (see [`plan`]).
 //! A child that dies is restarted (a few times, with back-off), as a service manager would.
 
 pub mod config;
+pub mod files;
 pub mod lock;
 pub mod plan;
 pub mod process;
 pub mod tools;
-pub mod up_config;
 
+pub use config::{UpConfig, MAX_WARPED_LOAD};
 use plan::Plan;
 use process::{Child, ProcessError};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-pub use up_config::{UpConfig, MAX_WARPED_LOAD};
 
 /// Restarts allowed per child before `up` gives up and stops everything.
 const MAX_RESTARTS: u32 = 5;
@@ -33,7 +33,7 @@ pub enum StackError {
     Missing(#[from] tools::Missing),
     /// A deploy file cannot be used.
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] files::ConfigError),
     /// A child failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -190,7 +190,7 @@ async fn start_all(plan: &Plan, children: &mut Vec<Child>) -> Result<(), StackEr
         // Replicas join Prometheus's file_sd list as they become ready.
         if let Some(i) = plan.services.iter().position(|s| s.name == child.name) {
             let ready: Vec<String> = plan.services[..=i].iter().map(|s| s.addr.clone()).collect();
-            write(plan.file_sd.clone(), &config::file_sd(&ready))?;
+            write(plan.file_sd.clone(), &files::file_sd(&ready))?;
         }
     }
     Ok(())

@@ -8,7 +8,7 @@
 //! the second Prometheus of `--ha` takes 9092, since 9091 is the Pushgateway's. Nothing is
 //! written here; [`super::run`] writes the files once the whole plan stands.
 
-use super::config::{self, Extras, RunFiles, Targets};
+use super::files::{self, Extras, RunFiles, Targets};
 use super::process::Spec;
 use super::UpConfig;
 use super::{port_free, tools, StackError};
@@ -131,7 +131,7 @@ pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     })?;
     let run = Layout::new(cfg, ports, data)?;
 
-    let mut files = vec![(run.file_sd.clone(), config::file_sd(&[]))];
+    let mut files = vec![(run.file_sd.clone(), files::file_sd(&[]))];
     files.extend(run.monitoring.rules.iter().cloned());
     let mut specs = run.services(&me);
     let (prometheus, prometheus_files) = run.prometheus(&programs.prometheus)?;
@@ -433,12 +433,12 @@ impl<'a> Layout<'a> {
                     self.data.join("victoria-metrics").display()
                 ),
                 "-retentionPeriod=1".into(),
-                format!("-dedup.minScrapeInterval={}", config::prom_duration(every)),
+                format!("-dedup.minScrapeInterval={}", files::prom_duration(every)),
                 // Samples become visible to queries this long after they arrive (30 s by
                 // default); under the time warp that lag is system time too.
                 format!(
                     "-search.latencyOffset={}",
-                    config::prom_duration(speed.scale(Duration::from_secs(30)))
+                    files::prom_duration(speed.scale(Duration::from_secs(30)))
                 ),
             ],
             envs: Vec::new(),

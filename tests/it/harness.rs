@@ -361,14 +361,14 @@ impl Stack {
         let monlab = Monlab::start(&flags);
         let dir = temp_dir("monlab-stack");
         let files =
-            monlab::stack::config::RunFiles::new(&deploy_dir(), speed, &dir.path().join("warped"))
+            monlab::stack::files::RunFiles::new(&deploy_dir(), speed, &dir.path().join("warped"))
                 .expect("scale the rules");
         for (path, text) in &files.rules {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
         let service = monlab.addr.to_string();
-        let targets = monlab::stack::config::Targets {
+        let targets = monlab::stack::files::Targets {
             monlab: vec![service.clone()],
             monlab_file_sd: None,
             prometheus: format!("127.0.0.1:{prom_port}"),
@@ -380,7 +380,7 @@ impl Stack {
             .prometheus(
                 &targets,
                 (!warped).then_some(Duration::from_secs(1)),
-                &monlab::stack::config::Extras::default(),
+                &monlab::stack::files::Extras::default(),
             )
             .expect("derive prometheus.yml");
         let am_cfg = files

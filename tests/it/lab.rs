@@ -611,7 +611,7 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
     let am_port = free_port();
     let am_url = format!("http://127.0.0.1:{am_port}");
     let monlab = Monlab::start(&["--alertmanager-url", &am_url]);
-    let am_cfg = monlab::stack::config::alertmanager(&deploy_dir(), &monlab.addr.to_string())
+    let am_cfg = monlab::stack::files::alertmanager(&deploy_dir(), &monlab.addr.to_string())
         .expect("derive alertmanager.yml");
     let am_yml = write_file(dir.path(), "alertmanager.yml", &am_cfg);
     let mut am = crate::harness::spawn_alertmanager(&am_yml, &dir.path().join("am"), am_port);
