@@ -19,6 +19,7 @@
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover` and `report`.
 //! - [`warp`]: the time warp's transform of the monitoring files (every duration / K).
+//! - [`hash`]: FNV-1a, the one stable hash.
 //! - [`shutdown`]: the one signal future.
 //! - [`logging`]: tracing set-up.
 // One audited exception: stack::process sets the parent-death signal in a forked child.
@@ -26,21 +27,22 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
-pub mod batch;
+pub(crate) mod batch;
 pub mod cli;
 pub mod cmd;
 pub mod distribution;
+pub(crate) mod hash;
 pub mod incident;
 pub mod load;
 pub mod logging;
 pub mod ml;
-pub mod promapi;
+pub(crate) mod promapi;
 pub mod recover;
-pub mod report;
+pub(crate) mod report;
 pub mod scenario;
 pub mod service;
 pub mod settings;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod stack;
 pub mod telemetry;
 pub mod warp;

@@ -1,7 +1,7 @@
 //! The one shutdown future: resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
 
 /// Waits for SIGINT or SIGTERM.
-pub async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -3,7 +3,7 @@
 
 /// The `message` of an error answer's body, or the body itself when it is not one (a proxy's
 /// page, plain text): what a client shows its user.
-pub fn message_of(body: String) -> String {
+pub(crate) fn message_of(body: String) -> String {
     serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))
@@ -12,7 +12,7 @@ pub fn message_of(body: String) -> String {
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), the part a person
 /// can act on when a call did not reach the other side.
-pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut last: &(dyn std::error::Error + 'static) = e;
     while let Some(s) = last.source() {
         last = s;
@@ -21,7 +21,7 @@ pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// An error with its causes, innermost last ("connection refused" is usually at the end).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

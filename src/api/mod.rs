@@ -17,7 +17,7 @@
 pub mod alerts;
 pub mod distributions;
 pub mod duration;
-pub mod error;
+pub(crate) mod error;
 pub mod incident;
 pub mod login;
 pub mod predict;

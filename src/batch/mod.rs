@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A validated batch run.
 #[derive(Debug, Clone)]
-pub struct BatchConfig {
+pub(crate) struct BatchConfig {
     /// Pushgateway base URL, e.g. `http://127.0.0.1:9091`.
     pub pushgateway: String,
     /// The job label of the pushed group.
@@ -53,7 +53,7 @@ impl Default for BatchConfig {
 
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Rows processed.
     pub rows: u64,
     /// Wall time of the work.
@@ -68,7 +68,7 @@ pub struct Outcome {
 
 /// Why a run could not report.
 #[derive(Debug, thiserror::Error)]
-pub enum BatchError {
+pub(crate) enum BatchError {
     /// The Pushgateway refused or could not be reached.
     #[error("cannot push to {url}: {reason}")]
     Push {
@@ -102,7 +102,7 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, v:
 }
 
 /// The exposition a run pushes (Prometheus text format).
-pub fn exposition(out: &Outcome, cfg: &BatchConfig, finished_at: f64) -> String {
+pub(crate) fn exposition(out: &Outcome, cfg: &BatchConfig, finished_at: f64) -> String {
     let mut registry = Registry::default();
     let r = registry.sub_registry_with_prefix("monlab_batch");
     gauge(
@@ -157,7 +157,7 @@ pub fn exposition(out: &Outcome, cfg: &BatchConfig, finished_at: f64) -> String 
 }
 
 /// Does the work: draws the rows and summarises them.
-pub fn work(rows: u64, seed: u64) -> Outcome {
+pub(crate) fn work(rows: u64, seed: u64) -> Outcome {
     let start = Instant::now();
     let g = crate::ml::dataset::Generator::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -178,7 +178,7 @@ pub fn work(rows: u64, seed: u64) -> Outcome {
 }
 
 /// Runs the job and pushes its outcome.
-pub async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
+pub(crate) async fn run(cfg: &BatchConfig) -> Result<Outcome, BatchError> {
     let rows = cfg.rows;
     let seed = cfg.seed;
     let mut out = tokio::task::spawn_blocking(move || work(rows, seed))

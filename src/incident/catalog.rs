@@ -221,18 +221,18 @@ impl Signal {
 }
 
 /// The feature feature-drift moves by default.
-pub const DEFAULT_DRIFT_FEATURE: &str = "income";
+pub(crate) const DEFAULT_DRIFT_FEATURE: &str = "income";
 /// The default shift: a quarter of a standard deviation of income (about 6,800 more), a
 /// moderate drift (expected PSI about 0.16 against the shipped reference): minor.
-pub const DEFAULT_DRIFT_SHIFT: f64 = 0.25;
+pub(crate) const DEFAULT_DRIFT_SHIFT: f64 = 0.25;
 /// Expected PSI from which a feature-drift is major; the alert rules use the same bands
 /// (0.1 minor, 0.25 major: the usual reading of PSI).
-pub const FEATURE_DRIFT_MAJOR_PSI: f64 = 0.25;
+pub(crate) const FEATURE_DRIFT_MAJOR_PSI: f64 = 0.25;
 
 /// The PSI a feature-drift with `params` would show once the whole window has shifted: the
 /// shipped reference sample moved as the load generator moves requests, binned against the
 /// reference edges. 0 for anything that is not a numeric feature.
-pub fn expected_drift_psi(params: &Params) -> f64 {
+pub(crate) fn expected_drift_psi(params: &Params) -> f64 {
     let Some(feature) = params
         .feature
         .as_deref()
@@ -255,7 +255,7 @@ pub fn expected_drift_psi(params: &Params) -> f64 {
 
 /// One value of `feature` moved by `shift` standard deviations (`std_dev`), then rounded and
 /// kept in range the way the population writes it.
-pub fn shift_value(feature: &str, x: f64, shift: f64, std_dev: f64) -> f64 {
+pub(crate) fn shift_value(feature: &str, x: f64, shift: f64, std_dev: f64) -> f64 {
     crate::ml::dataset::round_like_population(feature, x + shift * std_dev)
 }
 

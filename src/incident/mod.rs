@@ -7,9 +7,9 @@
 //!
 //! The parameters themselves are part of the wire contract: [`crate::api::incident::Params`].
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod score;
-pub mod state;
+pub(crate) mod state;
 
 pub use catalog::Incident;
 pub use state::Faults;

@@ -241,11 +241,7 @@ impl Faults {
 /// Whether `user` falls in the first `share` of users, by a stable hash of the id (FNV-1a),
 /// so the same users suffer on every request and in every run.
 fn in_share(user: &str, share: f64) -> bool {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in user.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::hash::fnv1a(user.as_bytes());
     (h % 1_000_000) < (share * 1_000_000.0) as u64
 }
 

@@ -11,12 +11,12 @@
 //! predictions gets its true outcome sent to `/feedback` after a delay. Feedback is extra
 //! traffic: it does not count against `--rate` or the mix, and is reported apart.
 
-pub mod config;
-pub mod progress;
-pub mod report;
-pub mod request;
-pub mod schedule;
-pub mod world;
+pub(crate) mod config;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod request;
+pub(crate) mod schedule;
+pub(crate) mod world;
 
 pub use report::{FeedbackReport, Latency, Report, RouteReport};
 pub use request::{Mix, Route};

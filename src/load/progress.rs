@@ -17,7 +17,7 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// The progress bar of one run; finish it to clear the line.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     ticker: JoinHandle<()>,
 }
@@ -25,7 +25,7 @@ pub struct Progress {
 impl Progress {
     /// Starts drawing when stderr is a terminal; `expected` is the number of requests the
     /// schedule will send at most, and `longest` bounds how long the ticker runs.
-    pub fn start(live: Arc<Live>, expected: u64, longest: Duration) -> Option<Self> {
+    pub(crate) fn start(live: Arc<Live>, expected: u64, longest: Duration) -> Option<Self> {
         if !std::io::stderr().is_terminal() {
             return None;
         }
@@ -73,7 +73,7 @@ impl Progress {
     }
 
     /// Stops the ticker and clears the line, so the report prints on a clean terminal.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.ticker.abort();
         self.bar.finish_and_clear();
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// Why a request got no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// No connection could be made.
     Connect,
     /// No complete response within the timeout.
@@ -30,7 +30,7 @@ impl Failure {
     const ALL: [Self; 3] = [Self::Connect, Self::Timeout, Self::Http];
 
     /// The name in reports.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Timeout => "timeout",
@@ -41,7 +41,7 @@ impl Failure {
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A complete response with this status code.
     Response(u16),
     /// No response.
@@ -127,7 +127,7 @@ fn micros(d: Duration) -> u64 {
 
 /// Counts and histograms of a run in progress, per route and overall.
 #[derive(Debug, Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     routes: [Stats; 3],
     // Recorded alongside the routes so the total needs no histogram merge at the end.
     all: Stats,
@@ -140,7 +140,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// An empty recorder.
-    pub fn new() -> Result<Self, CreationError> {
+    pub(crate) fn new() -> Result<Self, CreationError> {
         Ok(Self {
             routes: [Stats::new()?, Stats::new()?, Stats::new()?],
             all: Stats::new()?,
@@ -153,7 +153,13 @@ impl Recorder {
 
     /// Records how one request to `route` ended, with its latency from the intended send time
     /// and its service time from the actual send.
-    pub fn record(&mut self, route: Route, outcome: Outcome, latency: Duration, service: Duration) {
+    pub(crate) fn record(
+        &mut self,
+        route: Route,
+        outcome: Outcome,
+        latency: Duration,
+        service: Duration,
+    ) {
         self.routes[route.index()].record(outcome, latency, service);
         self.all.record(outcome, latency, service);
     }
@@ -161,35 +167,35 @@ impl Recorder {
     /// Records, for an answer that says how long the service waited on purpose (`/random`'s
     /// `delay_seconds`), the time the service and the network added on top: its service time
     /// minus that delay.
-    pub fn record_added(&mut self, route: Route, added: Duration) {
+    pub(crate) fn record_added(&mut self, route: Route, added: Duration) {
         self.routes[route.index()].record_added(added);
         self.all.record_added(added);
     }
 
     /// Records how one feedback request ended and how long it took from its send.
-    pub fn record_feedback(&mut self, outcome: Outcome, took: Duration) {
+    pub(crate) fn record_feedback(&mut self, outcome: Outcome, took: Duration) {
         self.feedback.record(outcome, took, took);
     }
 
     /// Counts a prediction whose feedback is scheduled.
-    pub fn feedback_planned(&mut self) {
+    pub(crate) fn feedback_planned(&mut self) {
         self.feedback_planned += 1;
     }
 
     /// Counts a prediction picked for feedback that failed, so there is nothing to label.
-    pub fn feedback_skipped(&mut self) {
+    pub(crate) fn feedback_skipped(&mut self) {
         self.feedback_skipped += 1;
     }
 
     /// Counts a feedback not sent because too many were waiting.
-    pub fn feedback_dropped(&mut self) {
+    pub(crate) fn feedback_dropped(&mut self) {
         self.feedback_dropped += 1;
     }
 }
 
 /// Facts about the run that the recorder does not see.
 #[derive(Debug, Clone)]
-pub struct RunFacts {
+pub(crate) struct RunFacts {
     /// The target URL.
     pub target: String,
     /// The arrival process.
@@ -328,7 +334,7 @@ pub struct Report {
 
 impl Recorder {
     /// The report of the run so far.
-    pub fn report(&self, facts: RunFacts) -> Report {
+    pub(crate) fn report(&self, facts: RunFacts) -> Report {
         let elapsed = facts.elapsed.as_secs_f64();
         let sent: u64 = facts.sent.iter().sum();
         Report {

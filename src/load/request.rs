@@ -169,7 +169,7 @@ impl fmt::Display for Mix {
 
 /// Builds the requests of one run.
 #[derive(Debug, Clone)]
-pub struct Requests {
+pub(crate) struct Requests {
     authority: Authority,
     mix: Mix,
     users: u64,
@@ -181,7 +181,7 @@ pub struct Requests {
 
 /// The outcome of a prediction, to send to `/feedback` once its delay has passed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlannedFeedback {
+pub(crate) struct PlannedFeedback {
     /// Whether the applicant defaulted.
     pub label: bool,
     /// How long after the answer the outcome becomes known.
@@ -190,7 +190,7 @@ pub struct PlannedFeedback {
 
 /// One request, ready to send, and the route it goes to.
 #[derive(Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// Where it goes.
     pub route: Route,
     /// The request (absolute URI, as hyper's pooled client needs).
@@ -201,12 +201,12 @@ pub struct Prepared {
 
 /// Longest feedback delay, as a multiple of its mean: the exponential's tail is cut there
 /// so every outcome arrives in bounded time (an exponential passes 10 means once in 22,000).
-pub const FEEDBACK_DELAY_CAP: f64 = 10.0;
+pub(crate) const FEEDBACK_DELAY_CAP: f64 = 10.0;
 
 impl Requests {
     /// Requests to `authority` (host and port) with the given mix, user count (at least 1)
     /// and share of wrong login tokens.
-    pub fn new(authority: Authority, mix: Mix, users: u64, bad_login_share: f64) -> Self {
+    pub(crate) fn new(authority: Authority, mix: Mix, users: u64, bad_login_share: f64) -> Self {
         Self {
             authority,
             mix,
@@ -220,14 +220,18 @@ impl Requests {
 
     /// Reports the outcome of a `share` (0 to 1) of predictions, each after an exponential
     /// delay of mean `delay` (cut at [`FEEDBACK_DELAY_CAP`] means).
-    pub fn with_feedback(mut self, share: f64, delay: Duration) -> Self {
+    pub(crate) fn with_feedback(mut self, share: f64, delay: Duration) -> Self {
         self.feedback_share = share;
         self.feedback_delay = delay;
         self
     }
 
     /// Draws the next request, with applicants as `world` has them.
-    pub fn next<R: Rng + ?Sized>(&self, rng: &mut R, world: &World) -> Result<Prepared, Error> {
+    pub(crate) fn next<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        world: &World,
+    ) -> Result<Prepared, Error> {
         let route = self.mix.pick(rng.random());
         let user = format!("u{}", rng.random_range(0..self.users));
         let mut feedback = None;
@@ -271,7 +275,7 @@ impl Requests {
 }
 
 /// A request for `path` on `authority`, with a JSON body when there is one.
-pub fn build(
+pub(crate) fn build(
     authority: &Authority,
     method: Method,
     path: String,

@@ -51,7 +51,7 @@ impl FromStr for Arrivals {
 
 /// The intended send times of one run, in order, as seconds from its start.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     arrivals: Arrivals,
     rate: f64,
     index: u64,
@@ -62,7 +62,7 @@ pub struct Schedule {
 impl Schedule {
     /// A schedule of `rate` arrivals per second; `rate` must be finite and greater than zero
     /// (the config guarantees it).
-    pub fn new(arrivals: Arrivals, rate: f64, rng: SmallRng) -> Self {
+    pub(crate) fn new(arrivals: Arrivals, rate: f64, rng: SmallRng) -> Self {
         Self {
             arrivals,
             rate,
@@ -73,7 +73,7 @@ impl Schedule {
     }
 
     /// The next intended send time, in seconds from the start of the run.
-    pub fn next_offset(&mut self) -> f64 {
+    pub(crate) fn next_offset(&mut self) -> f64 {
         let t = match self.arrivals {
             // From the index, not by adding 1/rate each time, so rounding never accumulates.
             Arrivals::Constant => self.index as f64 / self.rate,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the load generator asks which incidents are in progress.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest wait for one answer of `GET /incidents`.
 const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer read (ten incidents take about 3 KB).
@@ -97,7 +97,7 @@ impl World {
 /// Asks `GET /incidents` on `target` every [`POLL_INTERVAL`] and publishes the world it
 /// describes into `world`, until the task is aborted. A failed or refused poll keeps the last
 /// world (a service without the route is a world without incidents).
-pub async fn poll(
+pub(crate) async fn poll(
     client: Client<HttpConnector, Full<Bytes>>,
     target: http::uri::Authority,
     world: Arc<RwLock<World>>,

@@ -113,11 +113,6 @@ impl Generator {
         }
     }
 
-    /// The true probability of default for complete features.
-    pub fn default_probability(f: &Features) -> f64 {
-        Self::default_probability_in(Regime::Normal, f)
-    }
-
     /// The probability of default under `regime`.
     pub fn default_probability_in(regime: Regime, f: &Features) -> f64 {
         let c = regime.coefficients();

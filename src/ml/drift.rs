@@ -16,23 +16,23 @@ use std::time::{Duration, Instant};
 
 /// Shares below this are raised to it before PSI takes their logarithm, so an empty bin costs
 /// a large but finite amount (the usual convention; NumPy fixture uses the same).
-pub const PSI_FLOOR: f64 = 1e-4;
+pub(crate) const PSI_FLOOR: f64 = 1e-4;
 /// Oldest value a window keeps, so a quiet service does not report old traffic for ever.
-pub const WINDOW: Duration = Duration::from_secs(600);
+pub(crate) const WINDOW: Duration = Duration::from_secs(600);
 /// Values a window keeps; past it the oldest go first. 500 values put the PSI of an
 /// undrifted feature near 0.02 (under 0.1 in all of 20,000 simulated windows) and take
 /// under 3 minutes to renew at the default load (3 predictions/s).
-pub const WINDOW_CAPACITY: usize = 500;
+pub(crate) const WINDOW_CAPACITY: usize = 500;
 /// Fewest values a window must hold before PSI and KS are computed (NaN below): with fewer,
 /// the noise alone is too large to mean anything. Alerts ask for more (see the rules).
-pub const MIN_SAMPLES: usize = 100;
+pub(crate) const MIN_SAMPLES: usize = 100;
 /// The feature name the score's drift is exported under.
-pub const SCORE: &str = "score";
+pub(crate) const SCORE: &str = "score";
 
 /// The `q` quantile of sorted values, interpolating linearly between order statistics
 /// (Hyndman and Fan's type 7, NumPy's default), with NumPy's way of interpolating so the
 /// fixture's edges match to the last bit. NaN for no values.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
@@ -52,7 +52,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 
 /// The inner edges of ten equal-population bins (the deciles), duplicates removed: bin `i`
 /// holds the values with exactly `i` edges at or below them.
-pub fn decile_edges(values: &[f64]) -> Vec<f64> {
+pub(crate) fn decile_edges(values: &[f64]) -> Vec<f64> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     let mut edges: Vec<f64> = (1..10)
@@ -63,12 +63,12 @@ pub fn decile_edges(values: &[f64]) -> Vec<f64> {
 }
 
 /// The bin of `x` for `edges`: how many edges are at or below it.
-pub fn bin(edges: &[f64], x: f64) -> usize {
+pub(crate) fn bin(edges: &[f64], x: f64) -> usize {
     edges.partition_point(|e| *e <= x)
 }
 
 /// The share of `values` in each bin of `edges` (`edges.len() + 1` bins); zeros for no values.
-pub fn shares(edges: &[f64], values: &[f64]) -> Vec<f64> {
+pub(crate) fn shares(edges: &[f64], values: &[f64]) -> Vec<f64> {
     let mut counts = vec![0u64; edges.len() + 1];
     for v in values {
         counts[bin(edges, *v)] += 1;
@@ -77,7 +77,7 @@ pub fn shares(edges: &[f64], values: &[f64]) -> Vec<f64> {
 }
 
 /// Counts divided by their total; zeros for a zero total.
-pub fn to_shares(counts: &[u64]) -> Vec<f64> {
+pub(crate) fn to_shares(counts: &[u64]) -> Vec<f64> {
     let total: u64 = counts.iter().sum();
     counts
         .iter()
@@ -94,7 +94,7 @@ pub fn to_shares(counts: &[u64]) -> Vec<f64> {
 /// Population stability index of `actual` shares against `expected` shares, bin by bin:
 /// Σ (a − e)·ln(a / e), each share floored at [`PSI_FLOOR`]. 0 means the same distribution;
 /// the usual reading is below 0.1 stable, 0.1–0.25 a moderate shift, above 0.25 a large one.
-pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
+pub(crate) fn psi(expected: &[f64], actual: &[f64]) -> f64 {
     expected
         .iter()
         .zip(actual)
@@ -109,7 +109,7 @@ pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
 /// between their empirical distribution functions, as `scipy.stats.ks_2samp` computes it
 /// (ties handled by comparing both functions after every value equal to the current one).
 /// NaN when either sample is empty.
-pub fn ks_two_sample(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn ks_two_sample(a: &[f64], b: &[f64]) -> f64 {
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 {
         return f64::NAN;
@@ -141,7 +141,7 @@ pub struct Drift {
 }
 
 /// Drift of numeric `values` (any order) against a numeric reference.
-pub fn numeric_drift(reference: &Numeric, values: &mut [f64]) -> Drift {
+pub(crate) fn numeric_drift(reference: &Numeric, values: &mut [f64]) -> Drift {
     let samples = values.len();
     if samples < MIN_SAMPLES {
         return Drift {
@@ -159,7 +159,7 @@ pub fn numeric_drift(reference: &Numeric, values: &mut [f64]) -> Drift {
 }
 
 /// Drift of categorical counts (in the reference's category order) against its shares.
-pub fn categorical_drift(expected: &[f64], counts: &[u64]) -> Drift {
+pub(crate) fn categorical_drift(expected: &[f64], counts: &[u64]) -> Drift {
     let samples = counts.iter().sum::<u64>() as usize;
     Drift {
         samples,

@@ -4,7 +4,7 @@
 use super::features::{Employment, Features};
 
 /// The rules' decision: `true` to decline.
-pub fn declines(f: &Features) -> bool {
+pub(crate) fn declines(f: &Features) -> bool {
     // Missing values take the cautious branch.
     if f.employment.is_none_or(|e| e == Employment::Unemployed) {
         return true;

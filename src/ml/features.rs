@@ -7,9 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Numeric feature names, in model order.
-pub const NUMERIC: [&str; 4] = ["age", "income", "debt_ratio", "credit_history_months"];
+pub(crate) const NUMERIC: [&str; 4] = ["age", "income", "debt_ratio", "credit_history_months"];
 /// Categorical feature names.
-pub const CATEGORICAL: [&str; 2] = ["employment", "region"];
+pub(crate) const CATEGORICAL: [&str; 2] = ["employment", "region"];
 
 /// Employment status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ pub struct Features {
 }
 
 /// Allowed range of each numeric feature; a value outside is refused and counted.
-pub fn range(feature: &str) -> (f64, f64) {
+pub(crate) fn range(feature: &str) -> (f64, f64) {
     match feature {
         "age" => (18.0, 100.0),
         "income" => (0.0, 10_000_000.0),
@@ -101,7 +101,7 @@ pub fn range(feature: &str) -> (f64, f64) {
 
 /// Why a body was refused.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Invalid {
+pub(crate) enum Invalid {
     /// Not a JSON object.
     NotAnObject,
     /// A feature key is absent.
@@ -120,7 +120,7 @@ pub enum Invalid {
 
 impl Invalid {
     /// The field to blame.
-    pub fn field(&self) -> String {
+    pub(crate) fn field(&self) -> String {
         match self {
             Self::NotAnObject => "body".into(),
             Self::Missing(f)
@@ -133,7 +133,7 @@ impl Invalid {
     }
 
     /// A one-line message naming the field.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Self::NotAnObject => "body must be a JSON object of features".into(),
             Self::Missing(f) => {
@@ -176,7 +176,7 @@ const NON_FINITE: &str = "\u{1}non-finite number: ";
 /// number too large for a double such as `1e999`). Each becomes a marker string that
 /// [`parse`] refuses as [`Invalid::NotFinite`], naming the field. Anything else that is not
 /// JSON stays an error.
-pub fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
     let first = match serde_json::from_slice(bytes) {
         Ok(v) => return Ok(v),
         Err(e) => e,
@@ -247,7 +247,7 @@ fn mark_non_finite(text: &str) -> String {
 }
 
 /// Parses and validates the features of a request body; `extra` keys (like `user`) are allowed.
-pub fn parse(body: &serde_json::Value, extra: &[&str]) -> Result<Features, Invalid> {
+pub(crate) fn parse(body: &serde_json::Value, extra: &[&str]) -> Result<Features, Invalid> {
     let obj = body.as_object().ok_or(Invalid::NotAnObject)?;
     for key in obj.keys() {
         let known = NUMERIC.contains(&key.as_str())

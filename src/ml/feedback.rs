@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 /// Predictions remembered for feedback: about 18 hours at the default 3 predictions/s, or
 /// 3 minutes at 1,000/s; about 40 bytes each.
-pub const STORE_CAPACITY: usize = 200_000;
+pub(crate) const STORE_CAPACITY: usize = 200_000;
 /// How far back the quality window reaches, the same as the alert rules' 5-minute window.
-pub const QUALITY_WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const QUALITY_WINDOW: Duration = Duration::from_secs(300);
 /// Most labels the quality window keeps.
-pub const QUALITY_CAPACITY: usize = 20_000;
+pub(crate) const QUALITY_CAPACITY: usize = 20_000;
 /// Equal-width score bins of the calibration error.
-pub const CALIBRATION_BINS: usize = 10;
+pub(crate) const CALIBRATION_BINS: usize = 10;
 
 /// What was answered for one prediction.
 #[derive(Debug, Clone, Copy, PartialEq)]

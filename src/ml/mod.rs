@@ -10,10 +10,10 @@
 //! - [`feedback`]: recent predictions for late labels, and the quality they reveal.
 
 pub mod dataset;
-pub mod drift;
-pub mod fallback;
-pub mod features;
-pub mod feedback;
-pub mod model;
-pub mod reference;
-pub mod train;
+pub(crate) mod drift;
+pub(crate) mod fallback;
+pub(crate) mod features;
+pub(crate) mod feedback;
+pub(crate) mod model;
+pub(crate) mod reference;
+pub(crate) mod train;

@@ -8,7 +8,7 @@ use super::features::{Employment, Features, Region};
 use serde::{Deserialize, Serialize};
 
 /// The model shipped with monlab.
-pub const SHIPPED: &str = include_str!("../../models/credit-risk.json");
+pub(crate) const SHIPPED: &str = include_str!("../../models/credit-risk.json");
 
 /// Stand-ins for missing values (the training data's medians and modes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ pub enum ModelError {
 }
 
 /// The value of one named column for the features, with missing values imputed.
-pub fn column_value(column: &str, f: &Features, impute: &Impute) -> Option<f64> {
+pub(crate) fn column_value(column: &str, f: &Features, impute: &Impute) -> Option<f64> {
     let employment = f.employment.unwrap_or(impute.employment);
     let region = f.region.unwrap_or(impute.region);
     Some(match column {

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The reference shipped with monlab, written by `monlab train` with the shipped seed.
-pub const SHIPPED: &str = include_str!("../../models/credit-risk.reference.json");
+pub(crate) const SHIPPED: &str = include_str!("../../models/credit-risk.reference.json");
 
 /// Order statistics kept per numeric feature as the reference sample for KS.
-pub const SAMPLE_SIZE: usize = 1000;
+pub(crate) const SAMPLE_SIZE: usize = 1000;
 
 /// Reference statistics of one numeric quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub enum ReferenceError {
 }
 
 /// The known categories of a categorical feature, in one-hot order.
-pub fn categories(feature: &str) -> Vec<&'static str> {
+pub(crate) fn categories(feature: &str) -> Vec<&'static str> {
     if feature == "employment" {
         Employment::ALL.iter().map(|e| e.as_str()).collect()
     } else {

@@ -21,14 +21,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The seed the shipped model was trained with.
-pub const SHIPPED_SEED: u64 = 7;
+pub(crate) const SHIPPED_SEED: u64 = 7;
 /// Training rows of the shipped model: enough for coefficients within a few hundredths of the
 /// truth, few enough that the reproduction test fits it in seconds.
-pub const DEFAULT_ROWS: usize = 20_000;
+pub(crate) const DEFAULT_ROWS: usize = 20_000;
 
 /// Everything `monlab train` needs, validated.
 #[derive(Debug, Clone)]
-pub struct TrainConfig {
+pub(crate) struct TrainConfig {
     /// Seed of the training rows.
     pub seed: u64,
     /// Training rows.
@@ -51,7 +51,7 @@ impl Default for TrainConfig {
     }
 }
 /// The model's columns, in file order (see [`column_value`]).
-pub const COLUMNS: [&str; 10] = [
+pub(crate) const COLUMNS: [&str; 10] = [
     "debt_ratio",
     "log_income",
     "credit_history_months",
@@ -74,7 +74,7 @@ const THRESHOLD: f64 = 0.5;
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TrainError {
+pub(crate) enum TrainError {
     /// Too few rows to fit ten columns and estimate deciles.
     #[error("--rows must be at least 1000, got {0}")]
     TooFewRows(usize),
@@ -101,7 +101,7 @@ pub enum TrainError {
 
 /// How the model and the fallback rules do on held-out rows of the same population.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     /// Held-out rows.
     pub rows: usize,
     /// Share of defaults among them.
@@ -122,7 +122,7 @@ pub struct Evaluation {
 
 /// A trained model, its reference statistics and its held-out evaluation.
 #[derive(Debug, Clone)]
-pub struct Trained {
+pub(crate) struct Trained {
     /// The model file's contents.
     pub model: Model,
     /// The reference file's contents.
@@ -135,15 +135,6 @@ pub struct Trained {
 /// not reach the files.
 fn round6(x: f64) -> f64 {
     format!("{x:.5e}").parse().unwrap_or(x)
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -180,7 +171,7 @@ fn numeric_reference(values: &[f64]) -> Numeric {
 
 /// Fits the model on `rows` rows drawn with `seed`, evaluates it on `rows / 4` more, and
 /// computes the reference statistics of the training rows. `trained_at` is written as is.
-pub fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainError> {
+pub(crate) fn train(seed: u64, rows: usize, trained_at: &str) -> Result<Trained, TrainError> {
     if rows < 1000 {
         return Err(TrainError::TooFewRows(rows));
     }
@@ -310,7 +301,10 @@ fn fit(data: &[(Features, bool)], impute: Impute, trained_at: &str) -> Result<Mo
     let fingerprint = serde_json::json!([&coefficients, intercept, &center, &scale]).to_string();
     Ok(Model {
         name: "credit-risk".into(),
-        version: format!("lr-{:08x}", fnv1a(fingerprint.as_bytes()) >> 32),
+        version: format!(
+            "lr-{:08x}",
+            crate::hash::fnv1a(fingerprint.as_bytes()) >> 32
+        ),
         trained_at: trained_at.to_string(),
         columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
         center,
@@ -352,7 +346,7 @@ fn category_shares(data: &[(Features, bool)]) -> BTreeMap<String, BTreeMap<Strin
 }
 
 /// Accuracy of the model, the fallback rules and approving everyone; AUC and log loss.
-pub fn evaluate(model: &Model, rows: &[(Features, bool)]) -> Evaluation {
+pub(crate) fn evaluate(model: &Model, rows: &[(Features, bool)]) -> Evaluation {
     let n = rows.len().max(1) as f64;
     let share = |pred: &dyn Fn(&Features) -> bool| {
         rows.iter().filter(|(f, y)| pred(f) == *y).count() as f64 / n
@@ -402,7 +396,7 @@ pub fn evaluate(model: &Model, rows: &[(Features, bool)]) -> Evaluation {
 }
 
 /// Pretty JSON with every array of plain numbers kept on one line, and a final newline.
-pub fn to_file_text<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+pub(crate) fn to_file_text<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
     let pretty = serde_json::to_string_pretty(value)?;
     let mut out = String::with_capacity(pretty.len());
     let mut pending: Option<(String, Vec<String>)> = None;
@@ -442,18 +436,18 @@ pub fn to_file_text<T: Serialize>(value: &T) -> Result<String, serde_json::Error
 }
 
 /// The model file's path in `dir`.
-pub fn model_path(dir: &Path) -> PathBuf {
+pub(crate) fn model_path(dir: &Path) -> PathBuf {
     dir.join("credit-risk.json")
 }
 
 /// The reference file's path in `dir`.
-pub fn reference_path(dir: &Path) -> PathBuf {
+pub(crate) fn reference_path(dir: &Path) -> PathBuf {
     dir.join("credit-risk.reference.json")
 }
 
 /// Writes the model and reference files into `dir` (created when missing); both are encoded
 /// first, so a failure writes neither.
-pub fn write(dir: &Path, trained: &Trained) -> Result<(), TrainError> {
+pub(crate) fn write(dir: &Path, trained: &Trained) -> Result<(), TrainError> {
     let (model, reference) = (model_path(dir), reference_path(dir));
     let encoded = |path: &Path, text: Result<String, serde_json::Error>| {
         text.map_err(|source| TrainError::Encode {

@@ -66,14 +66,14 @@ impl Error {
 
 /// A Prometheus HTTP API client.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
 /// One series' samples: label set and (timestamp, value) points.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     /// Labels, `__name__` included.
     pub labels: BTreeMap<String, String>,
     /// Points in time order.
@@ -82,7 +82,7 @@ pub struct Series {
 
 /// One sample.
 #[derive(Debug, Clone)]
-pub enum Sample {
+pub(crate) enum Sample {
     /// A float (counter, gauge) sample.
     Float(f64),
     /// A native histogram sample.
@@ -91,7 +91,7 @@ pub enum Sample {
 
 /// A native histogram sample, its numbers parsed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NativeHistogram {
+pub(crate) struct NativeHistogram {
     /// Observations counted.
     pub count: f64,
     /// Sum of the observations.
@@ -102,7 +102,7 @@ pub struct NativeHistogram {
 
 /// One bucket of a native histogram (which boundary is inclusive is not kept: no reader needs it).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NativeBucket {
+pub(crate) struct NativeBucket {
     /// Lower edge.
     pub lower: f64,
     /// Upper edge.
@@ -181,18 +181,18 @@ impl RawSeries {
 
 /// A number as the API writes it (`"0.25"`, `"+Inf"`, `"NaN"`), also in an `le` label;
 /// anything else is NaN.
-pub fn value(s: &str) -> f64 {
+pub(crate) fn value(s: &str) -> f64 {
     s.parse::<f64>().unwrap_or(f64::NAN)
 }
 
 /// Quotes a label value for PromQL.
-pub fn quote(v: &str) -> String {
+pub(crate) fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The innermost cause of an error, on one line: the part a person can act on
 /// ("Connection refused (os error 111)").
-pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
@@ -202,7 +202,7 @@ pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 
 impl Client {
     /// A client of the API at `base` (e.g. `http://127.0.0.1:9090`).
-    pub fn new(base: &str) -> Result<Self, Error> {
+    pub(crate) fn new(base: &str) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -218,7 +218,7 @@ impl Client {
     }
 
     /// The base URL.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.base
     }
 
@@ -264,7 +264,7 @@ impl Client {
     }
 
     /// Evaluates `query` at `time`; returns its vector or matrix result as series.
-    pub async fn query(&self, query: &str, time: f64) -> Result<Vec<Series>, Error> {
+    pub(crate) async fn query(&self, query: &str, time: f64) -> Result<Vec<Series>, Error> {
         let data = self
             .get(
                 "/api/v1/query",
@@ -275,7 +275,7 @@ impl Client {
     }
 
     /// Evaluates `query` from `start` to `end` every `step` seconds (a range query).
-    pub async fn query_range(
+    pub(crate) async fn query_range(
         &self,
         query: &str,
         start: f64,
@@ -306,7 +306,7 @@ impl Client {
     }
 
     /// Whether any series matches `selector` anywhere in the store.
-    pub async fn exists(&self, selector: &str) -> Result<bool, Error> {
+    pub(crate) async fn exists(&self, selector: &str) -> Result<bool, Error> {
         let data = self
             .get("/api/v1/series", &[("match[]", selector.to_string())])
             .await?;

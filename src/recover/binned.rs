@@ -387,7 +387,8 @@ pub struct Quantile {
 }
 
 /// The quantiles every report shows.
-pub const REPORTED_QUANTILES: [f64; 9] = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99];
+pub(crate) const REPORTED_QUANTILES: [f64; 9] =
+    [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99];
 
 #[cfg(test)]
 mod tests {

@@ -60,7 +60,7 @@ pub struct ParamError {
 }
 
 /// Compares a recovered histogram and its fits with the true distribution.
-pub fn accuracy(h: &Histogram, fits: &Fits, truth: &Distribution) -> Accuracy {
+pub(crate) fn accuracy(h: &Histogram, fits: &Fits, truth: &Distribution) -> Accuracy {
     let grid = grid(h, truth);
     let (ks, wasserstein) = distances(&grid, |x| h.cdf(x), |x| truth.cdf(x));
     let ks_at_edges = h
@@ -168,7 +168,7 @@ fn distances(xs: &[f64], f: impl Fn(f64) -> f64, g: impl Fn(f64) -> f64) -> (f64
 }
 
 /// KS distance between two distributions.
-pub fn ks_between(a: &Distribution, b: &Distribution) -> f64 {
+pub(crate) fn ks_between(a: &Distribution, b: &Distribution) -> f64 {
     let mut xs = quantile_grid(a, 2000);
     xs.extend(quantile_grid(b, 2000));
     xs.retain(|x| x.is_finite());
@@ -176,18 +176,18 @@ pub fn ks_between(a: &Distribution, b: &Distribution) -> f64 {
     distances(&xs, |x| a.cdf(x), |x| b.cdf(x)).0
 }
 
-/// Wasserstein-1 distance between two distributions.
-pub fn wasserstein_between(a: &Distribution, b: &Distribution) -> f64 {
-    let mut xs = quantile_grid(a, 2000);
-    xs.extend(quantile_grid(b, 2000));
-    xs.retain(|x| x.is_finite());
-    xs.sort_by(f64::total_cmp);
-    distances(&xs, |x| a.cdf(x), |x| b.cdf(x)).1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wasserstein-1 distance between two distributions.
+    fn wasserstein_between(a: &Distribution, b: &Distribution) -> f64 {
+        let mut xs = quantile_grid(a, 2000);
+        xs.extend(quantile_grid(b, 2000));
+        xs.retain(|x| x.is_finite());
+        xs.sort_by(f64::total_cmp);
+        distances(&xs, |x| a.cdf(x), |x| b.cdf(x)).1
+    }
     use crate::recover::binned::Bin;
     use crate::recover::fit::fit_all;
 

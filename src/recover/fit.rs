@@ -36,7 +36,7 @@ pub enum Family {
 }
 
 /// Every family tried, in the order they are listed when AIC ties.
-pub const CANDIDATES: [Family; 5] = [
+pub(crate) const CANDIDATES: [Family; 5] = [
     Family::Normal,
     Family::LogNormal,
     Family::Exponential,
@@ -99,9 +99,9 @@ impl Verdict {
 
 /// Below this G-test p-value a family is rejected. With many samples even a small misfit is
 /// rejected, which is why [`KS_CLOSE`] separates "close" from "poor".
-pub const P_REJECT: f64 = 0.001;
+pub(crate) const P_REJECT: f64 = 0.001;
 /// Largest CDF gap to the counts that still calls a rejected family "close".
-pub const KS_CLOSE: f64 = 0.01;
+pub(crate) const KS_CLOSE: f64 = 0.01;
 /// Cells of the G-test are merged until each expects this many observations, so the
 /// chi-squared approximation holds.
 const MIN_EXPECTED: f64 = 5.0;
@@ -184,7 +184,7 @@ impl Fits {
 }
 
 /// Fits every candidate family to the histogram and ranks them by AIC.
-pub fn fit_all(h: &Histogram) -> Fits {
+pub(crate) fn fit_all(h: &Histogram) -> Fits {
     let mut fits = Vec::new();
     let mut skipped = Vec::new();
     let used = h.bins().iter().filter(|b| b.count > 0.0).count();
@@ -414,7 +414,7 @@ fn cdf_sf(d: &Distribution, x: f64) -> (f64, f64) {
 }
 
 /// P(lower < X <= upper) under `d`, from whichever tail is more precise.
-pub fn mass(d: &Distribution, lower: f64, upper: f64) -> f64 {
+pub(crate) fn mass(d: &Distribution, lower: f64, upper: f64) -> f64 {
     let (fl, sl) = cdf_sf(d, lower);
     let (fu, su) = cdf_sf(d, upper);
     let m = if sl < 0.5 { sl - su } else { fu - fl };
@@ -423,7 +423,7 @@ pub fn mass(d: &Distribution, lower: f64, upper: f64) -> f64 {
 
 /// The binned log-likelihood of `d`. A bucket the model gives no mass gets the smallest
 /// positive probability instead of zero, so the optimiser sees a steep slope, not a cliff.
-pub fn log_likelihood(d: &Distribution, h: &Histogram) -> f64 {
+pub(crate) fn log_likelihood(d: &Distribution, h: &Histogram) -> f64 {
     h.bins()
         .iter()
         .filter(|b| b.count > 0.0)
@@ -524,7 +524,7 @@ fn uniform_standard_errors(h: &Histogram, d: &Distribution) -> Option<Vec<f64>> 
 }
 
 /// The G-test of `d` (with `k` fitted parameters) against the counts.
-pub fn g_test(h: &Histogram, d: &Distribution, k: usize) -> Option<GTest> {
+pub(crate) fn g_test(h: &Histogram, d: &Distribution, k: usize) -> Option<GTest> {
     let n = h.total();
     let mut groups: Vec<(f64, f64)> = Vec::new();
     let (mut o, mut e) = (0.0, 0.0);
@@ -563,7 +563,7 @@ pub fn g_test(h: &Histogram, d: &Distribution, k: usize) -> Option<GTest> {
 }
 
 /// Largest gap between `d`'s CDF and the counted shares at every finite cell edge.
-pub fn ks_to_data(h: &Histogram, d: &Distribution) -> f64 {
+pub(crate) fn ks_to_data(h: &Histogram, d: &Distribution) -> f64 {
     let n = h.total();
     let mut cum = 0.0;
     let mut worst: f64 = 0.0;
@@ -579,7 +579,7 @@ pub fn ks_to_data(h: &Histogram, d: &Distribution) -> f64 {
 /// Minimises `f` by Nelder–Mead from `x0` with an initial simplex `step` along each axis;
 /// stops when the simplex has collapsed or after `max_evals` evaluations. Non-finite values
 /// count as +∞, so a model that cannot be built is simply a bad point.
-pub fn nelder_mead(
+pub(crate) fn nelder_mead(
     f: &dyn Fn(&[f64]) -> f64,
     x0: &[f64],
     step: f64,

@@ -7,13 +7,13 @@
 //! - `truth` finds the true distributions, [`compare`] measures the distance to them;
 //! - [`report`] prints the table or JSON, [`plot`] draws the picture.
 
-pub mod binned;
-pub mod compare;
-pub mod config;
-pub mod fit;
-pub mod plot;
-pub mod report;
-pub mod source;
+pub(crate) mod binned;
+pub(crate) mod compare;
+pub(crate) mod config;
+pub(crate) mod fit;
+pub(crate) mod plot;
+pub(crate) mod report;
+pub(crate) mod source;
 mod truth;
 
 use crate::promapi;

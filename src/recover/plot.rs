@@ -46,7 +46,7 @@ pub(crate) fn ensure_font() -> Result<(), String> {
 }
 
 /// Writes the picture to `path`; the format follows the extension (`.png` or `.svg`).
-pub fn draw(report: &Report, path: &Path) -> Result<(), Error> {
+pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), Error> {
     let fail = |reason: String| Error::Plot {
         path: path.display().to_string(),
         reason: reason.replace('\n', " "),

@@ -58,7 +58,7 @@ impl Window {
 }
 
 /// RFC 3339 (UTC, whole seconds) of a Unix time.
-pub fn rfc3339(unix: f64) -> String {
+pub(crate) fn rfc3339(unix: f64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0));
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -181,7 +181,7 @@ impl Recovery {
 }
 
 /// `x` with `digits` significant digits, switching to exponent form for very small or large.
-pub fn sig(x: f64, digits: usize) -> String {
+pub(crate) fn sig(x: f64, digits: usize) -> String {
     if x == 0.0 {
         return "0".into();
     }
@@ -197,7 +197,7 @@ pub fn sig(x: f64, digits: usize) -> String {
 }
 
 /// A distribution's spec with `digits` significant digits per parameter (mixtures in full).
-pub fn short_spec(d: &Distribution, digits: usize) -> String {
+pub(crate) fn short_spec(d: &Distribution, digits: usize) -> String {
     let params = d.params();
     if params.is_empty() {
         return d.to_string();

@@ -23,7 +23,7 @@ use crate::promapi::{self, quote, Sample};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most points the reset-detecting subquery asks for.
-pub const MAX_POINTS: u64 = 200;
+pub(crate) const MAX_POINTS: u64 = 200;
 
 /// Which kind of histogram the counts come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +57,7 @@ impl Source {
 
 /// Which series to read and when.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     /// `job` label value.
     pub job: String,
     /// `instance` label value; `None` sums over every instance of the job.
@@ -97,7 +97,7 @@ fn matchers(q: &Query) -> String {
 }
 
 /// The selector of every series `source` keeps for `metric`.
-pub fn selector(source: Source, metric: Metric, q: &Query) -> String {
+pub(crate) fn selector(source: Source, metric: Metric, q: &Query) -> String {
     let name = source.series(metric);
     match source {
         Source::Native => format!("{name}{{{}}}", matchers(q)),
@@ -113,7 +113,7 @@ pub fn selector(source: Source, metric: Metric, q: &Query) -> String {
 ///
 /// Errors: [`Error::Absent`] when Prometheus has never stored the series,
 /// [`Error::NoData`] when it has, but nothing was observed in the window.
-pub async fn fetch(
+pub(crate) async fn fetch(
     prom: &promapi::Client,
     source: Source,
     metric: Metric,

@@ -17,7 +17,7 @@
 //!
 //! See [`run`]; rendering is in [`render`].
 
-pub mod render;
+pub(crate) mod render;
 
 use crate::api::alerts::AlertKey;
 use crate::api::incident::Params;
@@ -30,22 +30,22 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Availability objective: share of work requests not answered with a 5xx.
-pub const AVAILABILITY_OBJECTIVE: f64 = 0.995;
+pub(crate) const AVAILABILITY_OBJECTIVE: f64 = 0.995;
 /// Latency objective: share of work requests within [`LATENCY_THRESHOLD`] (docs/slo.md).
-pub const LATENCY_OBJECTIVE: f64 = 0.99;
+pub(crate) const LATENCY_OBJECTIVE: f64 = 0.99;
 /// Latency threshold of the SLO, in seconds (a bucket boundary of the duration histogram).
-pub const LATENCY_THRESHOLD: &str = "0.25";
+pub(crate) const LATENCY_THRESHOLD: &str = "0.25";
 /// Work routes, the ones the SLOs cover.
 const WORK: &str = "/random|/login|/predict";
 /// How far before the period incidents and alerts are read, so that those already under way
 /// at its start keep their real start times.
 const LOOKBACK: f64 = 600.0;
 /// The window of the rates the traffic chart shows: they are partial this long after a start.
-pub const RATE_WINDOW: f64 = 300.0;
+pub(crate) const RATE_WINDOW: f64 = 300.0;
 
 /// A validated report request.
 #[derive(Debug, Clone)]
-pub struct ReportConfig {
+pub(crate) struct ReportConfig {
     /// Prometheus-compatible store (Prometheus or VictoriaMetrics).
     pub store: String,
     /// Period start, Unix seconds.
@@ -76,7 +76,7 @@ impl Default for ReportConfig {
 
 /// Why no report could be written.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The store failed or could not be reached; the hint names `report`'s flag.
     #[error("{0}{hint}", hint = .0.hint("--store"))]
     Store(promapi::Error),
@@ -112,7 +112,7 @@ impl From<promapi::Error> for Error {
 
 /// Attainment of one SLO over the period.
 #[derive(Debug, Clone, Serialize)]
-pub struct Slo {
+pub(crate) struct Slo {
     /// Which SLO.
     pub name: String,
     /// What counts as good.
@@ -131,7 +131,7 @@ pub struct Slo {
 
 /// One incident of the period and how monitoring caught it.
 #[derive(Debug, Clone, Serialize)]
-pub struct IncidentRow {
+pub(crate) struct IncidentRow {
     /// Incident name.
     pub incident: String,
     /// When it started, Unix seconds, as the service recorded it.
@@ -154,7 +154,7 @@ pub struct IncidentRow {
 
 /// An alert that fired outside every incident.
 #[derive(Debug, Clone, Serialize)]
-pub struct StrayAlert {
+pub(crate) struct StrayAlert {
     /// Which alert.
     pub alert: AlertKey,
     /// When it fired.
@@ -165,7 +165,7 @@ pub struct StrayAlert {
 
 /// Traffic and latency of one route.
 #[derive(Debug, Clone, Serialize)]
-pub struct RouteRow {
+pub(crate) struct RouteRow {
     /// Route template.
     pub route: String,
     /// Requests in the period.
@@ -182,7 +182,7 @@ pub struct RouteRow {
 
 /// A time series for a plot.
 #[derive(Debug, Clone, Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     /// Legend.
     pub name: String,
     /// (Unix seconds, value).
@@ -191,7 +191,7 @@ pub struct Line {
 
 /// ML quality over the period.
 #[derive(Debug, Clone, Serialize)]
-pub struct MlQuality {
+pub(crate) struct MlQuality {
     /// Mean accuracy of the model from feedback.
     pub mean_accuracy: Option<f64>,
     /// Lowest accuracy.
@@ -206,7 +206,7 @@ pub struct MlQuality {
 
 /// The whole review.
 #[derive(Debug, Clone, Serialize)]
-pub struct Review {
+pub(crate) struct Review {
     /// Store read.
     pub store: String,
     /// Job reviewed.
@@ -390,12 +390,12 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 /// The step of the range queries: about 300 points over the period, at least 5 s.
-pub fn step_for(from: f64, to: f64) -> f64 {
+pub(crate) fn step_for(from: f64, to: f64) -> f64 {
     ((to - from) / 300.0).max(5.0).ceil()
 }
 
 /// Reads the period from the store and builds the review.
-pub async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
+pub(crate) async fn run(cfg: &ReportConfig) -> Result<Review, Error> {
     let store = promapi::Client::new(&cfg.store)?;
     let p = Period {
         store: &store,

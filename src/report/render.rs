@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// A Unix time as RFC 3339 (UTC, seconds).
-pub fn rfc3339(t: f64) -> String {
+pub(crate) fn rfc3339(t: f64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -173,7 +173,7 @@ fn draw(
 }
 
 /// The review as Markdown (the HTML is built from the same text).
-pub fn markdown(r: &Review) -> String {
+pub(crate) fn markdown(r: &Review) -> String {
     let mut m = String::new();
     period(&mut m, r);
     slos(&mut m, r);
@@ -364,7 +364,7 @@ fn escape(s: &str) -> String {
 }
 
 /// A small HTML page from the Markdown: headings, paragraphs, tables, images.
-pub fn html(md: &str) -> String {
+pub(crate) fn html(md: &str) -> String {
     let mut h = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>monlab performance review</title>\
          <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
@@ -449,7 +449,7 @@ fn inline(s: &str) -> String {
 }
 
 /// Writes report.md, report.html and the plots into `out`.
-pub fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+pub(crate) fn write(r: &Review, out: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let fail = |path: &Path, reason: String| Error::Write {
         path: path.display().to_string(),
         reason,

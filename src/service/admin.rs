@@ -22,7 +22,7 @@ fn in_system_time(mut s: IncidentState, speed: crate::warp::Speed) -> IncidentSt
 }
 
 /// Every incident (or only those in progress), times in system seconds.
-pub fn listed(state: &AppState, only_active: bool) -> IncidentList {
+pub(crate) fn listed(state: &AppState, only_active: bool) -> IncidentList {
     IncidentList {
         speed: state.speed.get(),
         incidents: state
@@ -86,7 +86,7 @@ fn incident(name: &str) -> Result<Incident, ApiError> {
 }
 
 /// `GET /admin/incidents`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<IncidentList>, ApiError> {
@@ -97,12 +97,12 @@ pub async fn list(
 /// `GET /incidents`: the incidents in progress with their parameters, without a token. It
 /// only reads; starting and stopping stay behind the admin token. The load generator polls it
 /// to play the incidents that happen in the world (drift, missing features, new outcomes).
-pub async fn public_list(State(state): State<AppState>) -> Json<IncidentList> {
+pub(crate) async fn public_list(State(state): State<AppState>) -> Json<IncidentList> {
     Json(listed(&state, true))
 }
 
 /// `POST /admin/incidents/{name}`.
-pub async fn start(
+pub(crate) async fn start(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -141,7 +141,7 @@ pub async fn start(
 }
 
 /// `DELETE /admin/incidents/{name}`.
-pub async fn stop(
+pub(crate) async fn stop(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -166,7 +166,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 
 /// `POST /admin/scoreboard`: stores a played scenario's scoreboard (`monlab incident play`
 /// sends it) for the lab page. The token is checked before the body is read.
-pub async fn store_scoreboard(
+pub(crate) async fn store_scoreboard(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use std::collections::{HashSet, VecDeque};
 
 /// How many notifications are kept; older ones are dropped (counters keep the totals).
-pub const KEEP: usize = 2000;
+pub(crate) const KEEP: usize = 2000;
 
 /// How many dedup keys are remembered; older ones are forgotten first.
 const KEEP_KEYS: usize = 50_000;
@@ -196,7 +196,7 @@ fn validate(p: &WebhookPayload) -> Result<(), ApiError> {
 }
 
 /// `POST /alerts/webhook`.
-pub async fn webhook(
+pub(crate) async fn webhook(
     State(state): State<AppState>,
     JsonBody(payload): JsonBody<WebhookPayload>,
 ) -> Result<StatusCode, ApiError> {
@@ -240,7 +240,7 @@ pub async fn webhook(
 /// Query of `GET /alerts/notifications`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     /// Only notifications after this sequence number.
     #[serde(default)]
     pub after: u64,
@@ -250,7 +250,7 @@ pub struct ListParams {
 }
 
 /// `GET /alerts/notifications`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     super::error::Query(p): super::error::Query<ListParams>,
 ) -> Json<Vec<Notification>> {
@@ -258,7 +258,7 @@ pub async fn list(
 }
 
 /// `GET /alerts/heartbeat`.
-pub async fn heartbeat(State(state): State<AppState>) -> Json<Heartbeat> {
+pub(crate) async fn heartbeat(State(state): State<AppState>) -> Json<Heartbeat> {
     Json(state.alert_log.heartbeat())
 }
 

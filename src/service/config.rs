@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Default value distribution: a bell curve around 100, easy to recognise on a dashboard.
-pub const DEFAULT_VALUE: &str = "normal(mean=100, std_dev=15)";
+pub(crate) const DEFAULT_VALUE: &str = "normal(mean=100, std_dev=15)";
 /// Default delay: log-normal with median 41 ms, mean 46 ms and p99 130 ms, like a real backend.
-pub const DEFAULT_DELAY: &str = "lognormal(mu=-3.2, sigma=0.5)";
+pub(crate) const DEFAULT_DELAY: &str = "lognormal(mu=-3.2, sigma=0.5)";
 
 /// Default model latency: median 4 ms, p99.9 14 ms, well inside the 50 ms budget.
-pub const DEFAULT_MODEL_LATENCY: &str = "lognormal(mu=-5.5, sigma=0.4)";
+pub(crate) const DEFAULT_MODEL_LATENCY: &str = "lognormal(mu=-5.5, sigma=0.4)";
 
 /// Everything `monlab serve` needs, validated.
 #[derive(Debug, Clone)]

@@ -153,15 +153,15 @@ fn field_in(text: &str) -> Option<String> {
 /// `Query` whose rejection is an [`ApiError`] (400 naming the parameter).
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 /// `Json` whose rejection is an [`ApiError`] (400 malformed, 422 naming the field).
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 /// Fallback for paths no route matches.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(
         "no route for {}",
         uri.path().chars().take(200).collect::<String>()
@@ -169,6 +169,6 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 /// Fallback for a known path with a method it does not take.
-pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+pub(crate) async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::MethodNotAllowed(method.as_str().chars().take(20).collect())
 }

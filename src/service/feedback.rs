@@ -15,7 +15,7 @@ use axum::Json;
 use std::time::Instant;
 
 /// `POST /feedback`.
-pub async fn feedback(
+pub(crate) async fn feedback(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<FeedbackRequest>,
 ) -> Result<Json<FeedbackAnswer>, ApiError> {

@@ -27,12 +27,12 @@ impl Health {
 }
 
 /// `GET /healthz`.
-pub async fn healthz() -> Json<Value> {
+pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.health.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,

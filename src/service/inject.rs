@@ -21,11 +21,11 @@ use std::time::Duration;
 
 /// The fault layer; add it with `route_layer` to the work routes.
 #[derive(Debug, Clone)]
-pub struct InjectLayer(AppState);
+pub(crate) struct InjectLayer(AppState);
 
 impl InjectLayer {
     /// Applies the incidents in `state.faults`.
-    pub fn new(state: AppState) -> Self {
+    pub(crate) fn new(state: AppState) -> Self {
         Self(state)
     }
 }
@@ -43,7 +43,7 @@ impl<S> tower::Layer<S> for InjectLayer {
 
 /// A route behind [`InjectLayer`].
 #[derive(Debug, Clone)]
-pub struct Inject<S> {
+pub(crate) struct Inject<S> {
     inner: S,
     state: AppState,
 }
@@ -104,7 +104,7 @@ fn injects_error(state: &AppState, route: Option<&str>) -> bool {
 }
 
 /// The response future of [`Inject`].
-pub enum Injecting<F> {
+pub(crate) enum Injecting<F> {
     /// No incident on the route: the route's own answer.
     Through(F),
     /// The error share picked this request; taken when polled.

@@ -15,7 +15,7 @@ use rand::Rng;
 use std::time::Duration;
 
 /// `POST /login`.
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginAnswer>, ApiError> {

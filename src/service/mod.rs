@@ -3,19 +3,19 @@
 //! See [`router`] for the routes and the order of the layers, and [`run`] for graceful
 //! shutdown. One file per endpoint family.
 
-pub mod admin;
-pub mod alerts;
-pub mod config;
-pub mod error;
-pub mod feedback;
-pub mod health;
-pub mod inject;
-pub mod lab;
-pub mod login;
-pub mod peers;
-pub mod predict;
-pub mod random;
-pub mod shed;
+pub(crate) mod admin;
+pub(crate) mod alerts;
+pub(crate) mod config;
+pub(crate) mod error;
+pub(crate) mod feedback;
+pub(crate) mod health;
+pub(crate) mod inject;
+pub(crate) mod lab;
+pub(crate) mod login;
+pub(crate) mod peers;
+pub(crate) mod predict;
+pub(crate) mod random;
+pub(crate) mod shed;
 
 use crate::api::routes;
 use crate::incident::{Faults, Incident};

@@ -12,7 +12,7 @@ use axum::http::Method;
 use std::time::Duration;
 
 /// Header on a passed-on request, so that the peer applies it without passing it on again.
-pub const FORWARDED: &str = "x-monlab-forwarded";
+pub(crate) const FORWARDED: &str = "x-monlab-forwarded";
 
 /// The peers of one replica.
 #[derive(Debug, Default)]

@@ -150,7 +150,7 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, Api
 }
 
 /// `POST /predict`.
-pub async fn predict(
+pub(crate) async fn predict(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

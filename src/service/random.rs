@@ -62,7 +62,7 @@ impl RandomSource {
 }
 
 /// Checks a user id: bounded and plain, since it may reach logs and fault decisions.
-pub fn validate_user(user: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_user(user: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&user.len())
         && user
             .bytes()
@@ -77,7 +77,7 @@ pub fn validate_user(user: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /random`.
-pub async fn random(
+pub(crate) async fn random(
     State(state): State<AppState>,
     Query(params): Query<RandomParams>,
 ) -> Result<Json<RandomAnswer>, ApiError> {
@@ -101,7 +101,7 @@ pub async fn random(
 }
 
 /// `GET /distributions`.
-pub async fn distributions(State(state): State<AppState>) -> Json<Distributions> {
+pub(crate) async fn distributions(State(state): State<AppState>) -> Json<Distributions> {
     let c = &state.random.config;
     Json(Distributions {
         value: (&c.value).into(),

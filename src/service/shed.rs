@@ -101,11 +101,11 @@ impl Limiter {
 
 /// The shedding layer; add it with `route_layer` to the work routes only.
 #[derive(Debug, Clone)]
-pub struct ShedLayer(Arc<Limiter>);
+pub(crate) struct ShedLayer(Arc<Limiter>);
 
 impl ShedLayer {
     /// Admits requests through `limiter`.
-    pub fn new(limiter: Arc<Limiter>) -> Self {
+    pub(crate) fn new(limiter: Arc<Limiter>) -> Self {
         Self(limiter)
     }
 }
@@ -123,7 +123,7 @@ impl<S> tower::Layer<S> for ShedLayer {
 
 /// A route behind [`ShedLayer`].
 #[derive(Debug, Clone)]
-pub struct Shed<S> {
+pub(crate) struct Shed<S> {
     inner: S,
     limiter: Arc<Limiter>,
 }
@@ -157,7 +157,7 @@ where
 
 /// The response future of [`Shed`].
 #[derive(Debug)]
-pub enum Shedding<F> {
+pub(crate) enum Shedding<F> {
     /// Admitted: the route's answer, holding a slot until it is ready.
     Admitted {
         /// The route's response future.

@@ -5,7 +5,7 @@
 //! variable and its default taken from the feature's `Config::default()`); the config file is
 //! the layer under them (flag > environment > file > default), applied in `cmd::args`.
 
-pub mod parse;
+pub(crate) mod parse;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,13 +9,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 /// A duration such as `10s`, `250ms` or `5m`.
-pub fn duration(raw: &str) -> Result<humantime::Duration, String> {
+pub(crate) fn duration(raw: &str) -> Result<humantime::Duration, String> {
     crate::api::duration::parse(raw.trim()).map(Into::into)
 }
 
 /// A duration from `lo` to `hi` (both included); `lo` of zero and `hi` of [`Duration::MAX`]
 /// leave that side open. The message names the allowed range.
-pub fn duration_in(
+pub(crate) fn duration_in(
     lo: Duration,
     hi: Duration,
 ) -> impl Fn(&str) -> Result<humantime::Duration, String> + Clone + Send + Sync + 'static {
@@ -37,13 +37,13 @@ pub fn duration_in(
 }
 
 /// A duration greater than zero.
-pub fn positive_duration(raw: &str) -> Result<humantime::Duration, String> {
+pub(crate) fn positive_duration(raw: &str) -> Result<humantime::Duration, String> {
     duration_in(Duration::from_nanos(1), Duration::MAX)(raw)
 }
 
 /// A duration as the flags write it, in its largest whole unit (`50ms`, `10s`, `5m`, `24h`,
 /// `366d`).
-pub fn text(d: Duration) -> String {
+pub(crate) fn text(d: Duration) -> String {
     let ms = d.as_millis();
     let units = [
         (86_400_000 * 2, 86_400_000, "d"),
@@ -60,7 +60,7 @@ pub fn text(d: Duration) -> String {
 }
 
 /// `true` or `false` (also 1/0, yes/no, on/off).
-pub fn boolean(raw: &str) -> Result<bool, String> {
+pub(crate) fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
@@ -69,7 +69,7 @@ pub fn boolean(raw: &str) -> Result<bool, String> {
 }
 
 /// A whole number from `lo` to `hi`.
-pub fn count_in(
+pub(crate) fn count_in(
     lo: u64,
     hi: u64,
 ) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
@@ -81,19 +81,19 @@ pub fn count_in(
 }
 
 /// A whole number of at least 1, as a size.
-pub fn positive_count(raw: &str) -> Result<usize, String> {
+pub(crate) fn positive_count(raw: &str) -> Result<usize, String> {
     count_in(1, u64::MAX)(raw).and_then(|n| usize::try_from(n).map_err(|e| e.to_string()))
 }
 
 /// A seed: any whole number a u64 holds. Every command's `--seed` says the same.
-pub fn seed(raw: &str) -> Result<u64, String> {
+pub(crate) fn seed(raw: &str) -> Result<u64, String> {
     raw.trim()
         .parse::<u64>()
         .map_err(|_| "expected a whole number from 0 to 18446744073709551615".into())
 }
 
 /// A TCP port from 1 to 65535.
-pub fn port(raw: &str) -> Result<u16, String> {
+pub(crate) fn port(raw: &str) -> Result<u16, String> {
     match raw.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
         _ => Err("expected a port from 1 to 65535".into()),
@@ -101,7 +101,7 @@ pub fn port(raw: &str) -> Result<u16, String> {
 }
 
 /// A share from 0 to 1.
-pub fn share(raw: &str) -> Result<f64, String> {
+pub(crate) fn share(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err("expected a share from 0 to 1".into()),
@@ -109,7 +109,7 @@ pub fn share(raw: &str) -> Result<f64, String> {
 }
 
 /// An address to listen on, such as `127.0.0.1:8080`.
-pub fn socket_addr(raw: &str) -> Result<SocketAddr, String> {
+pub(crate) fn socket_addr(raw: &str) -> Result<SocketAddr, String> {
     raw.trim()
         .parse::<SocketAddr>()
         .map_err(|_| "expected an address such as 127.0.0.1:8080".to_string())
@@ -117,7 +117,7 @@ pub fn socket_addr(raw: &str) -> Result<SocketAddr, String> {
 
 /// A plain-HTTP base URL, kept without its trailing slash; a path (Prometheus's
 /// `--web.route-prefix`) is kept. Every URL flag of every command goes through this one check.
-pub fn http_base(raw: &str) -> Result<String, String> {
+pub(crate) fn http_base(raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     let hint = || "expected an http:// URL such as http://127.0.0.1:9090".to_string();
     let uri: http::Uri = raw.parse().map_err(|_| hint())?;
@@ -134,7 +134,7 @@ pub fn http_base(raw: &str) -> Result<String, String> {
 }
 
 /// The service's address for a client: an `http://host[:port]` URL without a path.
-pub fn service_authority(raw: &str) -> Result<http::uri::Authority, String> {
+pub(crate) fn service_authority(raw: &str) -> Result<http::uri::Authority, String> {
     let base = http_base(raw)?;
     let uri: http::Uri = base
         .parse()
@@ -149,7 +149,7 @@ pub fn service_authority(raw: &str) -> Result<http::uri::Authority, String> {
 
 /// The admin API's bearer token. One rule for every command that takes one: at least 8
 /// characters, none of them whitespace or control characters (it travels in a header).
-pub fn admin_token(raw: &str) -> Result<String, String> {
+pub(crate) fn admin_token(raw: &str) -> Result<String, String> {
     if raw.chars().count() < 8 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Err("must be at least 8 characters without spaces or control characters".into())
     } else {
@@ -158,7 +158,7 @@ pub fn admin_token(raw: &str) -> Result<String, String> {
 }
 
 /// A label value: non-empty, printable, one line.
-pub fn label_value(raw: &str) -> Result<String, String> {
+pub(crate) fn label_value(raw: &str) -> Result<String, String> {
     if raw.is_empty() || raw.len() > 256 || raw.chars().any(char::is_control) {
         Err("expected 1-256 printable characters".into())
     } else {
@@ -167,7 +167,7 @@ pub fn label_value(raw: &str) -> Result<String, String> {
 }
 
 /// A Pushgateway job name: 1-64 characters of A-Z, a-z, 0-9, '-', '_'.
-pub fn job_name(raw: &str) -> Result<String, String> {
+pub(crate) fn job_name(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty()
         && raw.len() <= 64
         && raw
@@ -181,24 +181,24 @@ pub fn job_name(raw: &str) -> Result<String, String> {
 }
 
 /// A distribution such as `normal(mean=100, std_dev=15)`.
-pub fn distribution(raw: &str) -> Result<Distribution, String> {
+pub(crate) fn distribution(raw: &str) -> Result<Distribution, String> {
     Distribution::parse(raw.trim()).map_err(|e| e.to_string())
 }
 
 /// A distribution that never draws a negative number (delays, latencies).
-pub fn non_negative_distribution(raw: &str) -> Result<Distribution, String> {
+pub(crate) fn non_negative_distribution(raw: &str) -> Result<Distribution, String> {
     let dist = distribution(raw)?;
     dist.validate_non_negative().map_err(|e| e.to_string())?;
     Ok(dist)
 }
 
 /// The time warp K: a whole number from 1 to 60.
-pub fn speed(raw: &str) -> Result<crate::warp::Speed, String> {
+pub(crate) fn speed(raw: &str) -> Result<crate::warp::Speed, String> {
     crate::warp::Speed::parse(raw).map_err(|e| e.to_string())
 }
 
 /// An instant: Unix seconds, or RFC 3339 in UTC.
-pub fn instant(raw: &str) -> Result<SystemTime, String> {
+pub(crate) fn instant(raw: &str) -> Result<SystemTime, String> {
     let raw = raw.trim();
     if let Ok(secs) = raw.parse::<f64>() {
         return if secs.is_finite() && (0.0..1e11).contains(&secs) {
@@ -213,7 +213,7 @@ pub fn instant(raw: &str) -> Result<SystemTime, String> {
 }
 
 /// An RFC 3339 time, kept as written (trimmed).
-pub fn rfc3339(raw: &str) -> Result<String, String> {
+pub(crate) fn rfc3339(raw: &str) -> Result<String, String> {
     humantime::parse_rfc3339(raw.trim())
         .map(|_| raw.trim().to_string())
         .map_err(|_| "expected an RFC 3339 time such as 2026-11-25T00:00:00Z".into())
@@ -221,7 +221,7 @@ pub fn rfc3339(raw: &str) -> Result<String, String> {
 
 /// A time relative to `now`: `now`, a time ago (`-2h`), Unix seconds or RFC 3339; as Unix
 /// seconds.
-pub fn time_before(raw: &str, now: SystemTime) -> Result<f64, String> {
+pub(crate) fn time_before(raw: &str, now: SystemTime) -> Result<f64, String> {
     let raw = raw.trim();
     let t = if raw == "now" {
         now

@@ -10,7 +10,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The lock file's name inside the data folder.
-pub const LOCK_FILE: &str = "up.lock";
+pub(crate) const LOCK_FILE: &str = "up.lock";
 
 /// Why the folder could not be locked.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +38,12 @@ pub enum LockError {
 /// An exclusive lock on a data folder; released when dropped (or when the process dies, since
 /// the kernel drops an flock with its last descriptor, so a killed `up` leaves no stale lock).
 #[derive(Debug)]
-pub struct DataLock {
+pub(crate) struct DataLock {
     _file: File,
 }
 
 /// Creates `dir` if needed and locks it, writing this process's PID into the lock file.
-pub fn acquire(dir: &Path) -> Result<DataLock, LockError> {
+pub(crate) fn acquire(dir: &Path) -> Result<DataLock, LockError> {
     let io = |source| LockError::Io {
         dir: dir.to_path_buf(),
         source,

@@ -8,12 +8,12 @@
 //! VictoriaMetrics as the deduplicating long-term store (see [`plan`]).
 //! A child that dies is restarted (a few times, with back-off), as a service manager would.
 
-pub mod config;
+pub(crate) mod config;
 pub mod files;
-pub mod lock;
-pub mod plan;
-pub mod process;
-pub mod tools;
+pub(crate) mod lock;
+pub(crate) mod plan;
+pub(crate) mod process;
+pub(crate) mod tools;
 
 pub use config::{UpConfig, MAX_WARPED_LOAD};
 use plan::Plan;

@@ -20,7 +20,7 @@ const CLUSTER_PORT_OFFSET: u16 = 100;
 
 /// One service replica.
 #[derive(Debug, Clone)]
-pub struct Service {
+pub(crate) struct Service {
     /// Child name.
     pub name: String,
     /// `127.0.0.1:port`.
@@ -28,11 +28,11 @@ pub struct Service {
 }
 
 /// A file to write: its path and text.
-pub type File = (PathBuf, String);
+pub(crate) type File = (PathBuf, String);
 
 /// Everything `up` starts, in start (and stop) order, and the files they read.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Children: services, Prometheus replicas, VictoriaMetrics, Alertmanagers.
     pub specs: Vec<Spec>,
     /// Configuration files to write before starting.
@@ -118,7 +118,7 @@ impl Ports {
 
 /// Decides every child and file of a run: finds the programs, claims every port, derives the
 /// monitoring files, then lays out each part's children. Reads, never writes.
-pub fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
+pub(crate) fn plan(cfg: &UpConfig) -> Result<Plan, StackError> {
     let programs = Programs::find(cfg.ha)?;
     let ports = claim_ports(cfg, port_free)?;
     let data = cfg
@@ -551,7 +551,7 @@ impl<'a> Layout<'a> {
 
 impl Plan {
     /// Prints where everything is.
-    pub fn print(&self, cfg: &UpConfig) {
+    pub(crate) fn print(&self, cfg: &UpConfig) {
         let first = format!("http://{}", self.services[0].addr);
         println!("monlab is up; Ctrl-C stops everything.");
         if cfg.speed.is_warped() {

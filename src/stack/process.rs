@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 /// How to start one child, kept so it can be started again.
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Short name for messages (`prometheus-a`, `monlab-1`, …).
     pub name: String,
     /// The executable.
@@ -28,7 +28,7 @@ pub struct Spec {
 
 /// A supervised child.
 #[derive(Debug)]
-pub struct Child {
+pub(crate) struct Child {
     /// Short name for messages (`prometheus`, `monlab-1`, …).
     pub name: String,
     /// Where its stdout and stderr go.
@@ -90,7 +90,7 @@ pub enum ProcessError {
 }
 
 /// The last `n` lines of a file.
-pub fn tail(path: &Path, n: usize) -> String {
+pub(crate) fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -98,7 +98,7 @@ pub fn tail(path: &Path, n: usize) -> String {
 
 impl Child {
     /// Starts a child from its spec, appending its output to the spec's log.
-    pub fn spawn(spec: &Spec) -> Result<Self, ProcessError> {
+    pub(crate) fn spawn(spec: &Spec) -> Result<Self, ProcessError> {
         let err = |source| ProcessError::Spawn {
             name: spec.name.clone(),
             program: spec.program.display().to_string(),
@@ -142,20 +142,15 @@ impl Child {
     }
 
     /// Starts the same spec again after the previous process has exited.
-    pub fn respawn(&mut self) -> Result<(), ProcessError> {
+    pub(crate) fn respawn(&mut self) -> Result<(), ProcessError> {
         let fresh = Self::spawn(&self.spec)?;
         self.child = fresh.child;
         self.restarts += 1;
         Ok(())
     }
 
-    /// The OS process id (None once reaped).
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     /// Waits until its ready URL answers 2xx, failing early if the child exits.
-    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ProcessError> {
+    pub(crate) async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ProcessError> {
         let url = self.spec.ready.clone();
         let url = url.as_str();
         let client = reqwest::Client::builder()
@@ -193,30 +188,22 @@ impl Child {
     }
 
     /// The exit status text if the child has exited.
-    pub fn try_exited(&mut self) -> Option<String> {
+    pub(crate) fn try_exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(status.to_string()),
             _ => None,
         }
     }
 
-    /// Resolves when the child exits, with its status text.
-    pub async fn exited(&mut self) -> String {
-        match self.child.wait().await {
-            Ok(status) => status.to_string(),
-            Err(e) => format!("wait failed: {e}"),
-        }
-    }
-
     /// Sends `signal` (ignored if the child is gone).
-    pub fn signal(&self, signal: Signal) {
+    pub(crate) fn signal(&self, signal: Signal) {
         if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
             let _ = kill(Pid::from_raw(pid), signal);
         }
     }
 
     /// SIGTERM, then SIGKILL after `grace`; returns once the child is reaped.
-    pub async fn stop(&mut self, grace: Duration) {
+    pub(crate) async fn stop(&mut self, grace: Duration) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// A tool `up` needs.
 #[derive(Debug, Clone, Copy)]
-pub struct Tool {
+pub(crate) struct Tool {
     /// What it is called in messages.
     pub name: &'static str,
     /// Executable names to look for, in order (Debian's first).
@@ -14,28 +14,28 @@ pub struct Tool {
 }
 
 /// Prometheus.
-pub const PROMETHEUS: Tool = Tool {
+pub(crate) const PROMETHEUS: Tool = Tool {
     name: "Prometheus",
     executables: &["prometheus"],
     package: "prometheus",
 };
 
 /// Alertmanager (Debian calls the binary `prometheus-alertmanager`).
-pub const ALERTMANAGER: Tool = Tool {
+pub(crate) const ALERTMANAGER: Tool = Tool {
     name: "Alertmanager",
     executables: &["prometheus-alertmanager", "alertmanager"],
     package: "prometheus-alertmanager",
 };
 
 /// VictoriaMetrics, the long-term store of `up --ha`.
-pub const VICTORIA_METRICS: Tool = Tool {
+pub(crate) const VICTORIA_METRICS: Tool = Tool {
     name: "VictoriaMetrics",
     executables: &["victoria-metrics", "victoria-metrics-prod"],
     package: "victoria-metrics",
 };
 
 /// The Pushgateway, where batch jobs push their outcome.
-pub const PUSHGATEWAY: Tool = Tool {
+pub(crate) const PUSHGATEWAY: Tool = Tool {
     name: "Pushgateway",
     executables: &["prometheus-pushgateway", "pushgateway"],
     package: "prometheus-pushgateway",
@@ -51,7 +51,7 @@ pub struct Missing {
 }
 
 /// The path of the first executable of `tool` found on PATH.
-pub fn find(tool: Tool) -> Result<PathBuf, Missing> {
+pub(crate) fn find(tool: Tool) -> Result<PathBuf, Missing> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for exe in tool.executables {
         for dir in std::env::split_paths(&path) {

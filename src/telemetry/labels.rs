@@ -4,15 +4,15 @@
 use prometheus_client::encoding::EncodeLabelSet;
 
 /// The route label of a request that matched no route.
-pub const UNMATCHED: &str = "unmatched";
+pub(crate) const UNMATCHED: &str = "unmatched";
 
 /// Every value of the method label, in [`method_index`] order.
-pub const METHODS: [&str; 8] = [
+pub(crate) const METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER",
 ];
 
 /// The position of a method's label in [`METHODS`].
-pub fn method_index(method: &http::Method) -> usize {
+pub(crate) fn method_index(method: &http::Method) -> usize {
     match *method {
         http::Method::GET => 0,
         http::Method::POST => 1,
@@ -23,11 +23,6 @@ pub fn method_index(method: &http::Method) -> usize {
         http::Method::OPTIONS => 6,
         _ => 7,
     }
-}
-
-/// The method label: the common methods by name, anything else as `OTHER`.
-pub fn method_label(method: &http::Method) -> &'static str {
-    METHODS[method_index(method)]
 }
 
 /// Why a request ended in an error; attached to error responses as an extension.
@@ -100,7 +95,7 @@ impl ErrorKind {
 /// Traffic and errors: one counter per method, route template and status code.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// HTTP method, see [`method_label`].
+    /// HTTP method: the common methods by name, anything else as `OTHER`.
     pub method: &'static str,
     /// Matched route template or [`UNMATCHED`].
     pub route: &'static str,
@@ -135,7 +130,7 @@ pub struct ErrorLabels {
 
 /// Build information: value 1, the facts in labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BuildLabels {
+pub(crate) struct BuildLabels {
     /// Crate version.
     pub version: &'static str,
     /// Git commit the binary was built from, or `unknown`.

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// Predictions by source and fallback reason.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PredictionLabels {
+pub(crate) struct PredictionLabels {
     /// `model` or `fallback`.
     pub source: &'static str,
     /// `none`, `model_unavailable` or `timeout`.
@@ -41,14 +41,14 @@ pub struct PredictionLabels {
 
 /// A feature name from the fixed feature list (or `score`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FeatureLabels {
+pub(crate) struct FeatureLabels {
     /// Feature name.
     pub feature: &'static str,
 }
 
 /// A known category of a categorical feature.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CategoryLabels {
+pub(crate) struct CategoryLabels {
     /// `employment` or `region`.
     pub feature: &'static str,
     /// One of the feature's known categories.
@@ -57,7 +57,7 @@ pub struct CategoryLabels {
 
 /// A labelled prediction: who answered, what, and what happened.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FeedbackLabels {
+pub(crate) struct FeedbackLabels {
     /// `model` or `fallback`.
     pub source: &'static str,
     /// `approve` or `decline`.
@@ -68,7 +68,7 @@ pub struct FeedbackLabels {
 
 /// Model identity.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ModelInfoLabels {
+pub(crate) struct ModelInfoLabels {
     /// Model version.
     pub version: String,
     /// Training time.

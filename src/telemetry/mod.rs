@@ -7,10 +7,10 @@
 pub mod buckets;
 pub mod exposition;
 pub mod http;
-pub mod labels;
-pub mod ml;
-pub mod process;
-pub mod summary;
+pub(crate) mod labels;
+pub(crate) mod ml;
+pub(crate) mod process;
+pub(crate) mod summary;
 
 use crate::service::ServeConfig;
 use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};

@@ -11,11 +11,11 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 /// Reads `/proc/self` on each scrape.
 #[derive(Debug, Default)]
-pub struct ProcessCollector;
+pub(crate) struct ProcessCollector;
 
 /// One reading of the process's resources.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcessStats {
+pub(crate) struct ProcessStats {
     /// User plus system CPU time.
     pub cpu_seconds: f64,
     /// Resident set size.
@@ -34,7 +34,7 @@ pub struct ProcessStats {
 
 impl ProcessStats {
     /// Reads the current process's stats; `None` where `/proc` is missing.
-    pub fn read() -> Option<Self> {
+    pub(crate) fn read() -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         // Fields after the command name, which is in parentheses and may contain spaces.
         let rest = &stat[stat.rfind(')')? + 2..];

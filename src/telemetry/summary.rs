@@ -17,7 +17,7 @@ const MAX_VALUE: f64 = 1e5;
 
 /// Quantiles over the last `window`, plus cumulative sum and count. Values must be >= 0.
 #[derive(Debug)]
-pub struct WindowedSummary {
+pub(crate) struct WindowedSummary {
     /// Metric name, with unit suffix, without `_sum`/`_count`.
     pub name: &'static str,
     /// Help text.
@@ -43,7 +43,7 @@ struct State {
 
 /// What a scrape reads: (quantile, value) pairs, sum and count.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SummarySnapshot {
+pub(crate) struct SummarySnapshot {
     /// (quantile, value); the value is NaN when the window is empty.
     pub quantiles: Vec<(f64, f64)>,
     /// Sum of all observations ever made.
@@ -54,7 +54,7 @@ pub struct SummarySnapshot {
 
 impl WindowedSummary {
     /// A summary over `window`, aged out in `slices` steps.
-    pub fn new(
+    pub(crate) fn new(
         name: &'static str,
         help: &'static str,
         quantiles: &'static [f64],
@@ -116,7 +116,7 @@ impl WindowedSummary {
     }
 
     /// Records one value (negative and NaN values are ignored: this summary is for durations).
-    pub fn observe(&self, v: f64) {
+    pub(crate) fn observe(&self, v: f64) {
         if v.is_nan() || v < 0.0 {
             return;
         }
@@ -134,7 +134,7 @@ impl WindowedSummary {
     }
 
     /// Reads the quantiles of the current window and the cumulative sum and count.
-    pub fn snapshot(&self) -> SummarySnapshot {
+    pub(crate) fn snapshot(&self) -> SummarySnapshot {
         let mut s = self.state.lock();
         self.rotate(&mut s, Instant::now());
         let mut merged = vec![0u64; self.len];

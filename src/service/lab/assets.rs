@@ -7,19 +7,17 @@
 //! and checks it equals the committed one byte for byte.)
 
 /// The page.
-pub const INDEX_HTML: &str = include_str!("assets/index.html");
+pub(crate) const INDEX_HTML: &str = include_str!("assets/index.html");
 /// The script: the page's code with uPlot, bundled by esbuild.
-pub const LAB_JS: &str = include_str!("assets/lab.js");
+pub(crate) const LAB_JS: &str = include_str!("assets/lab.js");
 /// The style sheet: the page's with uPlot's.
-pub const LAB_CSS: &str = include_str!("assets/lab.css");
-/// `fnv1a64 <hex>`: the hash of the sources the files above were built from.
-pub const SOURCE_HASH: &str = include_str!("assets/source-hash.txt");
+pub(crate) const LAB_CSS: &str = include_str!("assets/lab.css");
 
 /// The names under `/lab/assets/`.
-pub const NAMES: [&str; 2] = ["lab.js", "lab.css"];
+pub(crate) const NAMES: [&str; 2] = ["lab.js", "lab.css"];
 
 /// An asset's body and content type.
-pub fn get(name: &str) -> Option<(&'static str, &'static str)> {
+pub(crate) fn get(name: &str) -> Option<(&'static str, &'static str)> {
     match name {
         "lab.js" => Some((LAB_JS, "text/javascript; charset=utf-8")),
         "lab.css" => Some((LAB_CSS, "text/css; charset=utf-8")),
@@ -27,22 +25,13 @@ pub fn get(name: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// FNV-1a, 64 bits: enough to notice a changed source (it is no defence against tampering,
-/// and needs none); `lab/build.mjs` computes the same in JavaScript without a dependency.
-pub fn fnv1a64(bytes: &[u8], mut hash: u64) -> u64 {
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
-
-/// FNV-1a's starting value.
-pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::{fnv1a64, FNV_OFFSET};
+
+    /// `fnv1a64 <hex>`: the hash of the sources the files above were built from.
+    const SOURCE_HASH: &str = include_str!("assets/source-hash.txt");
     use std::path::{Path, PathBuf};
 
     fn files(dir: &Path, out: &mut Vec<PathBuf>) {

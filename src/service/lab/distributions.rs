@@ -19,25 +19,25 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
 /// Window when none is asked for: the page's default range.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Longest window the lab recovers from; `monlab recover` itself takes longer ones.
-pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Longest a recovery may take before the page is told so.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 /// Points of each sampled curve.
 const GRID: usize = 200;
 
 /// Query of `GET /lab/api/recover`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RecoverParams {
+pub(crate) struct RecoverParams {
     /// Window ending now, e.g. `15m` (from 1m to 24h).
     pub window: Option<String>,
 }
 
 /// Answer of `GET /lab/api/recover`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     /// `monlab recover --json`'s report.
     pub report: Report,
     /// What the page draws, one per metric.
@@ -46,7 +46,7 @@ pub struct Recovered {
 
 /// The recovered, fitted and true densities of one metric.
 #[derive(Debug, Clone, Serialize)]
-pub struct MetricCurves {
+pub(crate) struct MetricCurves {
     /// Which metric.
     pub metric: Metric,
     /// Unit of the observations (`s` or empty).
@@ -63,7 +63,7 @@ pub struct MetricCurves {
 
 /// A density sampled on a grid.
 #[derive(Debug, Clone, Serialize)]
-pub struct Curve {
+pub(crate) struct Curve {
     /// The distribution's spec.
     pub spec: String,
     /// Grid points.
@@ -92,7 +92,7 @@ impl Curve {
 
 /// The curves of every metric of a report: over the span of the buckets that hold
 /// observations, where the recovered density is known.
-pub fn curves(report: &Report) -> Vec<MetricCurves> {
+pub(crate) fn curves(report: &Report) -> Vec<MetricCurves> {
     report
         .metrics
         .iter()
@@ -164,7 +164,7 @@ fn to_api_error(e: recover::Error) -> ApiError {
 
 /// `GET /lab/api/recover?window=15m`: both distributions of `/random`, from the window ending
 /// now. One at a time (409 while one runs), at most [`TIMEOUT`].
-pub async fn recover(
+pub(crate) async fn recover(
     State(state): State<AppState>,
     Query(params): Query<RecoverParams>,
 ) -> Result<Json<Recovered>, ApiError> {

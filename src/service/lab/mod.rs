@@ -14,10 +14,10 @@
 //! stopped Prometheus does not turn the page's polling into a stream of 502s that would count
 //! as server errors of the job.
 
-pub mod assets;
-pub mod distributions;
-pub mod proxy;
-pub mod runbooks;
+pub(crate) mod assets;
+pub(crate) mod distributions;
+pub(crate) mod proxy;
+pub(crate) mod runbooks;
 
 use super::error::ApiError;
 use super::{routes, AppState};
@@ -34,7 +34,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// Most rows a posted scoreboard may have.
-pub const MAX_SCOREBOARD_ROWS: usize = 500;
+pub(crate) const MAX_SCOREBOARD_ROWS: usize = 500;
 /// Longest text in a posted scoreboard (a name, an alert, a scenario title).
 const MAX_TEXT: usize = 300;
 
@@ -144,7 +144,7 @@ fn validate(post: &ScoreboardPost) -> Result<(), ApiError> {
 }
 
 /// The lab's routes, each a template in [`routes`]; merged into the service's router.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             routes::ROOT,
@@ -187,7 +187,7 @@ async fn secure(mut response: Response) -> Response {
 }
 
 /// `GET /lab`: the page.
-pub async fn page() -> impl IntoResponse {
+pub(crate) async fn page() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         assets::INDEX_HTML,
@@ -195,7 +195,7 @@ pub async fn page() -> impl IntoResponse {
 }
 
 /// `GET /lab/assets/{file}`: the script and the style sheet.
-pub async fn asset(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn asset(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let (body, ctype) = assets::get(&file).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no lab asset {:?} (known: {})",
@@ -207,7 +207,7 @@ pub async fn asset(Path(file): Path<String>) -> Result<impl IntoResponse, ApiErr
 }
 
 /// `GET /lab/runbooks/{name}`: a runbook from `docs/runbooks/`, as the alerts link to it.
-pub async fn runbook(Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn runbook(Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let text = runbooks::get(&name).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no runbook {:?}",
@@ -219,7 +219,7 @@ pub async fn runbook(Path(name): Path<String>) -> Result<impl IntoResponse, ApiE
 
 /// Answer of `GET /lab/api/status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Status {
+pub(crate) struct Status {
     /// The Prometheus the charts read.
     pub prometheus: proxy::Probe,
     /// The Alertmanager the alert list reads.
@@ -235,7 +235,7 @@ pub struct Status {
 
 /// `GET /lab/api/status`: whether each upstream is configured and answers now. Always 200:
 /// an unreachable upstream is news to report, not a failure of this request.
-pub async fn status(State(state): State<AppState>) -> Json<Status> {
+pub(crate) async fn status(State(state): State<AppState>) -> Json<Status> {
     let probe = |u: &Option<proxy::Upstream>, name: &'static str, flag: &'static str| {
         let u = u.clone();
         async move {
@@ -265,12 +265,12 @@ pub async fn status(State(state): State<AppState>) -> Json<Status> {
 /// `GET /lab/api/incidents`: every incident with its state, time left and parameters (the
 /// defaults when inactive). Read-only and public like `GET /incidents`, which lists only the
 /// active ones; starting and stopping stay behind the admin token.
-pub async fn incidents(State(state): State<AppState>) -> Json<IncidentList> {
+pub(crate) async fn incidents(State(state): State<AppState>) -> Json<IncidentList> {
     Json(super::admin::listed(&state, false))
 }
 
 /// `GET /lab/api/scoreboard`: the last scenario's scoreboard.
-pub async fn scoreboard(State(state): State<AppState>) -> Json<ScoreboardAnswer> {
+pub(crate) async fn scoreboard(State(state): State<AppState>) -> Json<ScoreboardAnswer> {
     Json(ScoreboardAnswer {
         scoreboard: state.lab.scoreboard(),
     })
@@ -293,7 +293,7 @@ async fn forward(
 }
 
 /// `GET /lab/api/prometheus/{*path}`: Prometheus's read-only query API.
-pub async fn prometheus(
+pub(crate) async fn prometheus(
     State(state): State<AppState>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
@@ -309,7 +309,7 @@ pub async fn prometheus(
 }
 
 /// `GET /lab/api/alertmanager/{*path}`: Alertmanager's alert list.
-pub async fn alertmanager(
+pub(crate) async fn alertmanager(
     State(state): State<AppState>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,

@@ -19,13 +19,13 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Longest wait for one proxied answer (a 15-minute range query at 1 s takes milliseconds).
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a status probe: the page asks every few seconds.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest proxied answer.
-pub const MAX_BODY: usize = 16 << 20;
+pub(crate) const MAX_BODY: usize = 16 << 20;
 /// Longest query string passed on.
-pub const MAX_QUERY: usize = 16 << 10;
+pub(crate) const MAX_QUERY: usize = 16 << 10;
 
 /// Which upstream, and the paths it may be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Probe {
 }
 
 /// Whether the lab may ask Prometheus for `path` (relative to its base URL).
-pub fn prometheus_allows(path: &str) -> bool {
+pub(crate) fn prometheus_allows(path: &str) -> bool {
     match path {
         "api/v1/query" | "api/v1/query_range" | "api/v1/series" | "api/v1/labels" => true,
         _ => path
@@ -81,7 +81,7 @@ pub fn prometheus_allows(path: &str) -> bool {
 }
 
 /// Whether the lab may ask Alertmanager for `path`.
-pub fn alertmanager_allows(path: &str) -> bool {
+pub(crate) fn alertmanager_allows(path: &str) -> bool {
     path == "api/v2/alerts"
 }
 

@@ -17,7 +17,7 @@ macro_rules! runbook {
 }
 
 /// Every runbook: its file name and its Markdown.
-pub const ALL: &[(&str, &str)] = &[
+pub(crate) const ALL: &[(&str, &str)] = &[
     runbook!("README.md"),
     runbook!("monlabbatchjobfailed.md"),
     runbook!("monlabbatchjobstale.md"),
@@ -39,7 +39,7 @@ pub const ALL: &[(&str, &str)] = &[
 ];
 
 /// The Markdown of the runbook with this file name (e.g. `monlabtargetdown.md`).
-pub fn get(name: &str) -> Option<&'static str> {
+pub(crate) fn get(name: &str) -> Option<&'static str> {
     ALL.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
 
