@@ -79,10 +79,11 @@ fn metrics() -> (Arc<Metrics>, ServeConfig) {
     (Arc::new(Metrics::new(&cfg, &Faults::default())), cfg)
 }
 
-/// One request as the middleware sees it: GET on `/random` (its template found from the
-/// path, as for every request), answered 200.
+/// One request as the middleware sees it: GET on `/random?user=u7` (its template found from
+/// the path, its id made and its user read, as for every request), answered 200.
 fn monlab_request(t: &HttpTelemetry) {
-    let m = t.start(black_box(&http::Method::GET), black_box("/random"));
+    let ctx = t.context(None, black_box(Some("user=u7")));
+    let m = t.start(black_box(&http::Method::GET), black_box("/random"), ctx);
     m.finish(black_box(200), None);
 }
 
@@ -97,6 +98,17 @@ fn per_request(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_request");
     g.bench_function("atomics", |b| b.iter(|| baseline.request()));
     g.bench_function("monlab", |b| b.iter(|| monlab_request(&telemetry)));
+    let off = HttpTelemetry::new(
+        Arc::new(Metrics::new(
+            &ServeConfig {
+                exemplars: false,
+                ..ServeConfig::default()
+            },
+            &Faults::default(),
+        )),
+        routes::ALL,
+    );
+    g.bench_function("monlab_exemplars_off", |b| b.iter(|| monlab_request(&off)));
     g.finish();
 
     // Two threads share the same series, as a two-worker runtime does under load; the time
@@ -130,7 +142,11 @@ fn on_two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
 fn random_observe(c: &mut Criterion) {
     let (metrics, _) = metrics();
     c.bench_function("random_observe/monlab", |b| {
-        b.iter(|| metrics.random.observe(black_box(101.5), black_box(0.042)))
+        b.iter(|| {
+            metrics
+                .random
+                .observe(black_box(101.5), black_box(0.042), None)
+        })
     });
 }
 
@@ -160,9 +176,13 @@ fn metrics_with_series(want: usize) -> (Arc<Metrics>, usize) {
     loop {
         for method in &METHODS {
             for route in routes::ALL {
-                telemetry.start(method, route).finish(code, None);
+                let ctx = telemetry.context(None, None);
+                telemetry.start(method, route, ctx).finish(code, None);
             }
-            telemetry.start(method, "/no/such/path").finish(code, None);
+            let ctx = telemetry.context(None, None);
+            telemetry
+                .start(method, "/no/such/path", ctx)
+                .finish(code, None);
         }
         let n = count(&metrics);
         if n >= want {

@@ -121,6 +121,12 @@ pub struct ServeArgs {
     /// Record metrics (false removes the middleware; for benchmarks)
     #[arg(long, env = "MONLAB_METRICS", value_name = "BOOL", value_parser = parse::boolean, default_value_t = serve().metrics, action = clap::ArgAction::Set)]
     pub metrics: bool,
+    /// Exemplars (request and user id) on the latency and delay histograms and the error counter
+    #[arg(long, env = "MONLAB_EXEMPLARS", value_name = "BOOL", value_parser = parse::boolean, default_value_t = serve().exemplars, action = clap::ArgAction::Set)]
+    pub exemplars: bool,
+    /// One JSON line per request (id, route, status, latency, user) appended to FILE, or - for stderr [default: none]
+    #[arg(long, env = "MONLAB_ACCESS_LOG", value_name = "FILE|-", value_parser = parse::access_log)]
+    pub access_log: Option<crate::telemetry::access_log::AccessLogTarget>,
     /// Time warp: model-monitoring windows and incident durations divided by K, 1 to 60
     #[arg(long, env = "MONLAB_SPEED", value_name = "K", value_parser = parse::speed, default_value_t = serve().speed, allow_negative_numbers = true)]
     pub speed: crate::warp::Speed,

@@ -20,6 +20,8 @@ pub const FILE_KEYS: &[(&str, &str, &str)] = &[
     ("serve", "server.shutdown_grace", "shutdown_grace"),
     ("serve", "server.drain_delay", "drain_delay"),
     ("serve", "server.metrics", "metrics"),
+    ("serve", "server.exemplars", "exemplars"),
+    ("serve", "server.access_log", "access_log"),
     ("serve", "server.speed", "speed"),
     ("serve", "random.seed", "seed"),
     ("serve", "random.value", "value"),

@@ -12,6 +12,8 @@ pub(crate) fn config(args: ServeArgs) -> ServeConfig {
         shutdown_grace: args.shutdown_grace.into(),
         drain_delay: args.drain_delay.into(),
         metrics: args.metrics,
+        exemplars: args.exemplars,
+        access_log: args.access_log,
         speed: args.speed,
         random: RandomConfig {
             seed: args.seed,

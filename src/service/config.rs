@@ -28,6 +28,11 @@ pub struct ServeConfig {
     pub drain_delay: Duration,
     /// Whether the golden-signal middleware runs.
     pub metrics: bool,
+    /// Whether the latency and delay histograms and the error counter carry exemplars
+    /// (request and user id).
+    pub exemplars: bool,
+    /// Where the golden-signal middleware writes a JSON line per request; `None`: nowhere.
+    pub access_log: Option<crate::telemetry::access_log::AccessLogTarget>,
     /// The time warp: the service's windows and incident durations are divided by it.
     pub speed: crate::warp::Speed,
     /// What `/random` draws.
@@ -83,6 +88,8 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(10),
             drain_delay: Duration::ZERO,
             metrics: true,
+            exemplars: true,
+            access_log: None,
             speed: crate::warp::Speed::ONE,
             random: RandomConfig {
                 seed: None,

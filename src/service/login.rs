@@ -18,7 +18,14 @@ use std::time::Duration;
 pub(crate) async fn login(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
-) -> Result<Json<LoginAnswer>, ApiError> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // Names the user for the exemplars and the access log, whatever the answer.
+    let user = crate::telemetry::exemplars::RequestUser::of(&req.user);
+    (user, authenticate(state, req).await).into_response()
+}
+
+async fn authenticate(state: AppState, req: LoginRequest) -> Result<Json<LoginAnswer>, ApiError> {
     validate_user(&req.user).map_err(|_| ApiError::Unprocessable {
         field: "user".into(),
         message: "user must be 1-64 characters of A-Z, a-z, 0-9, '_', '-', '.'".into(),

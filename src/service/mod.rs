@@ -19,6 +19,7 @@ pub(crate) mod shed;
 
 use crate::api::routes;
 use crate::incident::{Faults, Incident};
+use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::http::{GoldenSignals, GoldenSignalsLayer, HttpTelemetry};
 use crate::telemetry::{exposition, Metrics};
 use axum::routing::get;
@@ -156,10 +157,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The router inside the golden-signal layer: what `run` serves when metrics are on.
-pub fn measured(state: &AppState, router: Router) -> GoldenSignals<Router> {
+/// The router inside the golden-signal layer: what `run` serves when metrics are on; each
+/// answer also writes a line to `access_log`, if given.
+pub fn measured(
+    state: &AppState,
+    router: Router,
+    access_log: Option<AccessLog>,
+) -> GoldenSignals<Router> {
     use tower::Layer;
-    GoldenSignalsLayer::new(HttpTelemetry::new(state.metrics.clone(), routes::ALL)).layer(router)
+    let telemetry = HttpTelemetry::with_access_log(state.metrics.clone(), routes::ALL, access_log);
+    GoldenSignalsLayer::new(telemetry).layer(router)
 }
 
 /// Serves until `shutdown` resolves, then drains: reports unready, waits `drain_delay`,
@@ -169,6 +176,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let access_log = cfg.access_log.as_ref().map(AccessLog::open).transpose()?;
+    if access_log.is_some() && !cfg.metrics {
+        tracing::warn!(
+            "--metrics false removes the layer that writes the access log: none is written"
+        );
+    }
     let state = AppState::new(cfg);
     let app = router(state.clone());
     let health = state.health.clone();
@@ -187,7 +200,7 @@ pub async fn run(
     // for every new connection (about 7 KB each with these routes).
     let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
         if state.record_metrics {
-            let app = tower::make::Shared::new(measured(&state, app));
+            let app = tower::make::Shared::new(measured(&state, app, access_log));
             Box::pin(
                 axum::serve(listener, app)
                     .with_graceful_shutdown(signal)

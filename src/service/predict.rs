@@ -154,8 +154,21 @@ pub(crate) async fn predict(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Prediction>, ApiError> {
-    let body = json_body(&headers, &body)?;
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    // Names the user for the exemplars and the access log, whatever the answer.
+    let user = body
+        .get("user")
+        .and_then(|u| u.as_str())
+        .and_then(crate::telemetry::exemplars::RequestUser::of);
+    (user, answer(state, body).await).into_response()
+}
+
+async fn answer(state: AppState, body: serde_json::Value) -> Result<Json<Prediction>, ApiError> {
     if let Some(user) = body.get("user") {
         let user = user.as_str().ok_or_else(|| ApiError::Unprocessable {
             field: "user".into(),

@@ -63,11 +63,7 @@ impl RandomSource {
 
 /// Checks a user id: bounded and plain, since it may reach logs and fault decisions.
 pub(crate) fn validate_user(user: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&user.len())
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
+    if crate::telemetry::exemplars::valid_user(user) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(
@@ -93,7 +89,12 @@ pub(crate) async fn random(
     if draw.delay_seconds > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(draw.delay_seconds)).await;
     }
-    state.metrics.random.observe(draw.value, draw.delay_seconds);
+    // The golden-signal layer names the request; without it (metrics off) no exemplar.
+    let request = crate::telemetry::exemplars::current();
+    state
+        .metrics
+        .random
+        .observe(draw.value, draw.delay_seconds, request);
     Ok(Json(RandomAnswer {
         value: draw.value,
         delay_seconds: draw.delay_seconds,

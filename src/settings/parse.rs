@@ -68,6 +68,13 @@ pub(crate) fn boolean(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// Where a log goes: a file path, or `-` for stderr.
+pub(crate) fn access_log(
+    raw: &str,
+) -> Result<crate::telemetry::access_log::AccessLogTarget, String> {
+    raw.parse()
+}
+
 /// A whole number from `lo` to `hi`.
 pub(crate) fn count_in(
     lo: u64,

@@ -10,6 +10,8 @@
 //! themselves (docs/benchmarks.md). Outside the router there is no `MatchedPath` yet, so the
 //! layer finds the route template itself, with the same matcher axum uses.
 
+use super::access_log::{AccessLog, Entry};
+use super::exemplars::{RequestContext, RequestId, RequestUser, UserId, REQUEST_ID_HEADER};
 use super::labels::{
     method_index, ErrorKind, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels, METHODS,
     UNMATCHED,
@@ -18,15 +20,15 @@ use super::Metrics;
 use axum::extract::Request;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use std::convert::Infallible;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Status recorded for a request abandoned by its client (nginx's convention).
 const CLIENT_CLOSED: u16 = 499;
@@ -55,6 +57,10 @@ struct Resolved {
     matcher: matchit::Router<usize>,
     /// One per route, and one more for `unmatched`.
     slots: Box<[RouteSlot]>,
+    /// Whether answers leave exemplars (a copy of [`super::HttpMetrics::exemplars`]).
+    exemplars: bool,
+    /// Where each answer writes a JSON line, if anywhere.
+    access_log: Option<AccessLog>,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +71,7 @@ struct RouteSlot {
 
 #[derive(Debug, Default)]
 struct MethodSlot {
-    duration: OnceLock<Histogram>,
+    duration: OnceLock<HistogramWithExemplars<RequestContext>>,
     /// Indexed by code minus [`CACHED_CODES`]' start; made on the first answer.
     requests: OnceLock<Box<[OnceLock<Counter>]>>,
 }
@@ -77,6 +83,15 @@ impl HttpTelemetry {
     /// Panics if two templates conflict, as axum's router does on the same templates: a
     /// programming error, found at start-up.
     pub fn new(metrics: Arc<Metrics>, routes: &[&'static str]) -> Self {
+        Self::with_access_log(metrics, routes, None)
+    }
+
+    /// As [`HttpTelemetry::new`], and every answer also writes one line to `access_log`.
+    pub fn with_access_log(
+        metrics: Arc<Metrics>,
+        routes: &[&'static str],
+        access_log: Option<AccessLog>,
+    ) -> Self {
         let mut matcher = matchit::Router::new();
         for (i, route) in routes.iter().enumerate() {
             if let Err(e) = matcher.insert(*route, i) {
@@ -84,6 +99,8 @@ impl HttpTelemetry {
             }
         }
         Self(Arc::new(Resolved {
+            exemplars: metrics.http.exemplars,
+            access_log,
             metrics,
             routes: routes.into(),
             matcher,
@@ -91,10 +108,21 @@ impl HttpTelemetry {
         }))
     }
 
+    /// Names a request: its id from the client's `x-request-id` (or a new one), and the
+    /// `user` of its query string when exemplars or the access log will show it.
+    pub fn context(&self, id: Option<&http::HeaderValue>, query: Option<&str>) -> RequestContext {
+        let wants_user = self.0.exemplars || self.0.access_log.is_some();
+        RequestContext {
+            request_id: RequestId::from_header(id),
+            user_id: query.filter(|_| wants_user).and_then(UserId::from_query),
+        }
+    }
+
     /// Starts measuring a request: resolves its labels the way the middleware does (method
-    /// by name, route template from the path) and counts it in flight. Public so the
-    /// hot-path benchmark measures exactly what every request does.
-    pub fn start(&self, method: &http::Method, path: &str) -> Measurement {
+    /// by name, route template from the path) and counts it in flight; `ctx` names it for
+    /// the exemplars and the access log. Public so the hot-path benchmark measures exactly
+    /// what every request does.
+    pub fn start(&self, method: &http::Method, path: &str, ctx: RequestContext) -> Measurement {
         let route = self
             .0
             .matcher
@@ -106,6 +134,7 @@ impl HttpTelemetry {
             method: method_index(method),
             start: Instant::now(),
             done: false,
+            ctx,
         };
         measurement.in_flight().inc();
         measurement
@@ -120,6 +149,7 @@ pub struct Measurement {
     method: usize,
     start: Instant,
     done: bool,
+    ctx: RequestContext,
 }
 
 impl Measurement {
@@ -152,16 +182,21 @@ impl Measurement {
     }
 
     fn record(&self, code: u16, kind: Option<ErrorKind>) {
-        let http = &self.t.0.metrics.http;
+        let r = &*self.t.0;
+        let http = &r.metrics.http;
         let (method, route) = (METHODS[self.method], self.route_label());
-        let slot = &self.t.0.slots[self.route].methods[self.method];
+        let slot = &r.slots[self.route].methods[self.method];
+        let latency = self.start.elapsed().as_secs_f64();
+        // One clock read serves the exemplars (Prometheus keeps it as their time) and the log.
+        let at = (r.exemplars || r.access_log.is_some()).then(SystemTime::now);
+        let exemplar = r.exemplars.then_some(self.ctx);
         slot.duration
             .get_or_init(|| {
                 http.duration
                     .get_or_create(&RouteMethodLabels { method, route })
                     .clone()
             })
-            .observe(self.start.elapsed().as_secs_f64());
+            .observe(latency, exemplar, at);
         let labels = || RequestLabels {
             method,
             route,
@@ -183,12 +218,22 @@ impl Measurement {
                     route,
                     kind: kind.as_str(),
                 })
-                .inc();
+                .inc_by(1, exemplar, at);
             if kind == ErrorKind::Overloaded {
                 http.shed.get_or_create(&RouteLabels { route }).inc();
             }
         }
         self.in_flight().dec();
+        if let (Some(log), Some(at)) = (&r.access_log, at) {
+            log.write(&Entry {
+                at,
+                ctx: &self.ctx,
+                method,
+                route,
+                status: code,
+                latency,
+            });
+        }
     }
 }
 
@@ -244,10 +289,19 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let measurement = self.telemetry.start(req.method(), req.uri().path());
+        let given = req.headers().get(REQUEST_ID_HEADER);
+        let ctx = self.telemetry.context(given, req.uri().query());
+        // A client's id goes back as it came: a reference count, not a copy.
+        let echo = match ctx.request_id {
+            RequestId::Given(_) => given.cloned(),
+            RequestId::Made(_) => None,
+        };
+        let measurement = self.telemetry.start(req.method(), req.uri().path(), ctx);
         Recording {
             inner: self.inner.call(req),
             measurement: Some(measurement),
+            echo,
+            scoped: self.telemetry.0.exemplars,
         }
     }
 }
@@ -258,6 +312,10 @@ where
 pub struct Recording<F> {
     inner: F,
     measurement: Option<Measurement>,
+    /// The client's `x-request-id`, returned as is.
+    echo: Option<http::HeaderValue>,
+    /// Whether handlers see the request's ids (exemplars on), for their own exemplars.
+    scoped: bool,
 }
 
 impl<F> Future for Recording<F>
@@ -268,7 +326,12 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let Ok(response) = ready!(Pin::new(&mut this.inner).poll(cx));
+        let inner = Pin::new(&mut this.inner);
+        let polled = match &this.measurement {
+            Some(m) if this.scoped => super::exemplars::scope(m.ctx, || inner.poll(cx)),
+            _ => inner.poll(cx),
+        };
+        let Ok(mut response) = ready!(polled);
         let status = response.status();
         let kind = if status.is_client_error() || status.is_server_error() {
             response
@@ -279,7 +342,16 @@ where
         } else {
             None
         };
-        if let Some(measurement) = this.measurement.take() {
+        if let Some(mut measurement) = this.measurement.take() {
+            let id = this
+                .echo
+                .take()
+                .unwrap_or_else(|| measurement.ctx.request_id.header_value());
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            if measurement.ctx.user_id.is_none() {
+                let user = response.extensions().get::<RequestUser>();
+                measurement.ctx.user_id = user.map(|u| u.0);
+            }
             measurement.finish(status.as_u16(), kind);
         }
         Poll::Ready(Ok(response))
@@ -292,18 +364,25 @@ mod tests {
     use crate::incident::Faults;
     use crate::service::ServeConfig;
 
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: RequestId::new(),
+            user_id: None,
+        }
+    }
+
     #[test]
     fn cached_handles_count_in_the_same_series_as_lookups() {
         let metrics = Arc::new(Metrics::new(&ServeConfig::default(), &Faults::default()));
         let t = HttpTelemetry::new(metrics.clone(), &["/random", "/login"]);
         let get = http::Method::GET;
         for _ in 0..3 {
-            t.start(&get, "/random").finish(200, None);
+            t.start(&get, "/random", ctx()).finish(200, None);
         }
-        t.start(&http::Method::POST, "/login")
+        t.start(&http::Method::POST, "/login", ctx())
             .finish(401, Some(ErrorKind::Unauthorized));
-        t.start(&get, "/nowhere").finish(999, None);
-        let open = t.start(&get, "/random");
+        t.start(&get, "/nowhere", ctx()).finish(999, None);
+        let open = t.start(&get, "/random", ctx());
         let http = &metrics.http;
         let route = |route| RouteLabels { route };
         assert_eq!(http.in_flight.get_or_create(&route("/random")).get(), 1);
@@ -326,7 +405,7 @@ mod tests {
             route: "/login",
             kind: "unauthorized",
         });
-        assert_eq!(errors.get(), 1);
+        assert_eq!(errors.get().0, 1);
         for r in ["/random", "/login", UNMATCHED] {
             assert_eq!(http.in_flight.get_or_create(&route(r)).get(), 0, "{r}");
         }

@@ -4,7 +4,9 @@
 //! See [`Metrics`] for the families and [`http::record`] for the middleware that feeds the
 //! golden signals. Handlers never touch the golden-signal families themselves.
 
+pub mod access_log;
 pub mod buckets;
+pub mod exemplars;
 pub mod exposition;
 pub mod http;
 pub(crate) mod labels;
@@ -13,8 +15,10 @@ pub(crate) mod process;
 pub(crate) mod summary;
 
 use crate::service::ServeConfig;
+use exemplars::RequestContext;
 use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::{CounterWithExemplar, HistogramWithExemplars};
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
@@ -37,15 +41,24 @@ impl MetricConstructor<Histogram> for Buckets {
     }
 }
 
+impl MetricConstructor<HistogramWithExemplars<RequestContext>> for Buckets {
+    fn new_metric(&self) -> HistogramWithExemplars<RequestContext> {
+        HistogramWithExemplars::new(self.0.iter().copied())
+    }
+}
+
 /// The golden signals, per route.
 #[derive(Debug)]
 pub struct HttpMetrics {
     /// Traffic and errors: requests by method, route and code.
     pub requests: Family<RequestLabels, Counter>,
-    /// Latency: request duration by method and route.
-    pub duration: Family<RouteMethodLabels, Histogram, Buckets>,
-    /// Errors by route and kind (client and server).
-    pub errors: Family<ErrorLabels, Counter>,
+    /// Latency: request duration by method and route, with the request and user id of the
+    /// last request per bucket as exemplars.
+    pub duration: Family<RouteMethodLabels, HistogramWithExemplars<RequestContext>, Buckets>,
+    /// Errors by route and kind (client and server), the last failed request as exemplar.
+    pub errors: Family<ErrorLabels, CounterWithExemplar<RequestContext>>,
+    /// Whether observations carry exemplars.
+    pub exemplars: bool,
     /// Saturation: requests being served now.
     pub in_flight: Family<RouteLabels, Gauge>,
     /// Saturation: requests rejected by load shedding.
@@ -60,18 +73,25 @@ pub struct HttpMetrics {
 #[derive(Debug)]
 pub struct RandomMetrics {
     value: Histogram,
-    delay: Histogram,
+    delay: HistogramWithExemplars<RequestContext>,
+    exemplars: bool,
     value_native: Histogram,
     delay_native: Histogram,
     recent_delay: Arc<WindowedSummary>,
 }
 
 impl RandomMetrics {
-    /// Records one answer of `/random`.
-    pub fn observe(&self, value: f64, delay_seconds: f64) {
+    /// Records one answer of `/random`, with `request`'s ids as the delay's exemplar.
+    pub fn observe(&self, value: f64, delay_seconds: f64, request: Option<RequestContext>) {
         self.value.observe(value);
         self.value_native.observe(value);
-        self.delay.observe(delay_seconds);
+        match request.filter(|_| self.exemplars) {
+            Some(r) => {
+                self.delay
+                    .observe(delay_seconds, Some(r), Some(std::time::SystemTime::now()))
+            }
+            None => self.delay.observe(delay_seconds, None, None),
+        }
         self.delay_native.observe(delay_seconds);
         self.recent_delay.observe(delay_seconds);
     }
@@ -86,6 +106,7 @@ impl HttpMetrics {
                 buckets::duration_buckets(&cfg.random.delay).into(),
             )),
             errors: Family::default(),
+            exemplars: cfg.exemplars,
             in_flight: Family::default(),
             shed: Family::default(),
             concurrency_limit: Gauge::default(),
@@ -142,7 +163,10 @@ impl RandomMetrics {
         let native_cfg = NativeHistogramConfig::with_schema(NATIVE_SCHEMA);
         Self {
             value: Histogram::new(buckets::value_buckets(&cfg.random.value)),
-            delay: Histogram::new(buckets::delay_buckets(&cfg.random.delay)),
+            delay: HistogramWithExemplars::new(
+                buckets::delay_buckets(&cfg.random.delay).into_iter(),
+            ),
+            exemplars: cfg.exemplars,
             value_native: Histogram::new_native(native_cfg),
             delay_native: Histogram::new_native(native_cfg),
             recent_delay: Arc::new(WindowedSummary::new(

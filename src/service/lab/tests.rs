@@ -23,7 +23,7 @@ fn app(lab: LabConfig) -> (App, AppState) {
         ..ServeConfig::default()
     };
     let state = AppState::new(&cfg);
-    (measured(&state, router(state.clone())), state)
+    (measured(&state, router(state.clone()), None), state)
 }
 
 /// A loopback URL where nothing listens: bound, then released.
