@@ -85,6 +85,16 @@ pub struct IncidentState {
     pub params: Params,
 }
 
+/// Answer of `GET /admin/slow-users`: the users the slow-users incident slowed since it last
+/// started, the truth a test checks `monlab diagnose slow-requests` against.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SlowUsers {
+    /// The users, sorted.
+    pub users: Vec<String>,
+    /// Whether the set reached its bound and is incomplete.
+    pub truncated: bool,
+}
+
 /// Answer of `GET /admin/incidents` and `GET /incidents`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IncidentList {

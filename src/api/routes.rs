@@ -30,6 +30,8 @@ pub const ALERTS_HEARTBEAT: &str = "/alerts/heartbeat";
 pub const ADMIN_INCIDENTS: &str = "/admin/incidents";
 /// One incident.
 pub const ADMIN_INCIDENT: &str = "/admin/incidents/{name}";
+/// The users the slow-users incident slowed (the truth tests check `diagnose` against).
+pub const ADMIN_SLOW_USERS: &str = "/admin/slow-users";
 /// Stores the last scenario's scoreboard for the lab.
 pub const ADMIN_SCOREBOARD: &str = "/admin/scoreboard";
 /// Redirects to the lab.
@@ -71,6 +73,7 @@ pub const ALL: &[&str] = &[
     ADMIN_INCIDENTS,
     ADMIN_INCIDENT,
     ADMIN_SCOREBOARD,
+    ADMIN_SLOW_USERS,
     ROOT,
     LAB,
     LAB_ASSET,

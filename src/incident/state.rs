@@ -11,7 +11,7 @@
 //! incidents from these.
 
 use super::catalog::Incident;
-use crate::api::incident::{IncidentState, Params};
+use crate::api::incident::{IncidentState, Params, SlowUsers};
 use parking_lot::RwLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -57,7 +57,14 @@ pub struct Faults {
     ended: Family<IncidentLabels, FloatGauge>,
     // The label set of each incident's started series, removed when a start changes it.
     started_labels: parking_lot::Mutex<BTreeMap<Incident, StartedLabels>>,
+    // The users slowed since slow-users last started: the truth `monlab diagnose` is checked
+    // against (admin API only). At most MAX_SLOWED_USERS.
+    slowed: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
+
+/// Most users remembered as slowed; beyond it the set stops growing (the truth is then
+/// incomplete, which the admin API says).
+pub(crate) const MAX_SLOWED_USERS: usize = 100_000;
 
 fn epoch(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -80,6 +87,7 @@ impl Default for Faults {
             started: Family::default(),
             ended: Family::default(),
             started_labels: parking_lot::Mutex::default(),
+            slowed: parking_lot::Mutex::default(),
         }
     }
 }
@@ -139,6 +147,9 @@ impl Faults {
             ends: Instant::now() + duration,
             ends_at: now + duration,
         };
+        if incident == Incident::SlowUsers {
+            self.slowed.lock().clear();
+        }
         self.active.write().insert(incident, active);
         self.any.store(true, Ordering::Release);
         self.gauge(incident).set(1);
@@ -234,7 +245,24 @@ impl Faults {
     pub fn slow_user_delay(&self, user: &str) -> Option<Duration> {
         let p = self.params(Incident::SlowUsers)?;
         let share = p.share.unwrap_or(0.01);
-        in_share(user, share).then(|| Duration::from_secs_f64(p.seconds.unwrap_or(2.0)))
+        if !in_share(user, share) {
+            return None;
+        }
+        let mut slowed = self.slowed.lock();
+        if slowed.len() < MAX_SLOWED_USERS && !slowed.contains(user) {
+            slowed.insert(user.to_string());
+        }
+        Some(Duration::from_secs_f64(p.seconds.unwrap_or(2.0)))
+    }
+
+    /// The users slowed since slow-users last started (kept after it ends, until the next
+    /// start), sorted.
+    pub fn slowed_users(&self) -> SlowUsers {
+        let slowed = self.slowed.lock();
+        SlowUsers {
+            users: slowed.iter().cloned().collect(),
+            truncated: slowed.len() >= MAX_SLOWED_USERS,
+        }
     }
 }
 
@@ -256,6 +284,28 @@ mod tests {
         let hit = (0..n).filter(|i| in_share(&format!("u{i}"), 0.01)).count();
         assert!((800..1200).contains(&hit), "{hit} of {n}");
         assert_eq!(in_share("u42", 0.01), in_share("u42", 0.01));
+    }
+
+    #[test]
+    fn the_slowed_users_are_remembered_until_the_next_start() {
+        let f = Faults::default();
+        let all = Params {
+            share: Some(1.0),
+            ..Params::default()
+        };
+        f.start(Incident::SlowUsers, all.clone(), Duration::from_secs(60));
+        for u in ["u2", "u1", "u2"] {
+            assert!(f.slow_user_delay(u).is_some());
+        }
+        f.stop(Incident::SlowUsers);
+        assert!(f.slow_user_delay("u3").is_none());
+        let s = f.slowed_users();
+        assert_eq!(
+            (s.users, s.truncated),
+            (vec!["u1".into(), "u2".into()], false)
+        );
+        f.start(Incident::SlowUsers, all, Duration::from_secs(60));
+        assert!(f.slowed_users().users.is_empty());
     }
 
     #[test]

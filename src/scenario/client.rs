@@ -125,6 +125,12 @@ impl AdminClient {
         self.send(self.http.post(&url).json(params), &url).await
     }
 
+    /// The users the slow-users incident slowed since it last started.
+    pub async fn slow_users(&self) -> Result<crate::api::incident::SlowUsers, ClientError> {
+        let url = format!("{}{}", self.base, routes::ADMIN_SLOW_USERS);
+        self.send(self.http.get(&url), &url).await
+    }
+
     /// Stops an incident.
     pub async fn stop(&self, name: &str) -> Result<IncidentChange, ClientError> {
         let url = format!("{}{}/{name}", self.base, routes::ADMIN_INCIDENTS);

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use super::peers::FORWARDED;
 use super::{routes, AppState};
 use crate::api::incident::{
-    IncidentChange, IncidentList, IncidentState, Params, Reach, DEFAULT_DURATION,
+    IncidentChange, IncidentList, IncidentState, Params, Reach, SlowUsers, DEFAULT_DURATION,
 };
 use crate::api::scoreboard::{ScoreboardPost, StoredScoreboard};
 use crate::incident::Incident;
@@ -174,4 +174,14 @@ pub(crate) async fn store_scoreboard(
     authorize(&state, &headers)?;
     let post: ScoreboardPost = json_body(&body)?;
     state.lab.store_scoreboard(post).map(Json)
+}
+
+/// `GET /admin/slow-users`: the true set of users the slow-users incident slowed, so a test
+/// can check what `monlab diagnose slow-requests` finds from the exemplars alone.
+pub(crate) async fn slow_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<SlowUsers>, ApiError> {
+    authorize(&state, &headers)?;
+    Ok(Json(state.faults.slowed_users()))
 }

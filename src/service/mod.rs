@@ -144,6 +144,7 @@ pub fn router(state: AppState) -> Router {
             post(admin::start).merge(delete(admin::stop)),
         )
         .route(routes::ADMIN_SCOREBOARD, post(admin::store_scoreboard))
+        .route(routes::ADMIN_SLOW_USERS, get(admin::slow_users))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(
