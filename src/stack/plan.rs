@@ -315,13 +315,20 @@ impl<'a> Layout<'a> {
             if cfg.speed.is_warped() {
                 args.extend(["--speed".to_string(), cfg.speed.to_string()]);
             }
-            for (flag, url) in &lab_flags {
+            // The access log goes beside the service's log, where `monlab diagnose` finds the
+            // lines of the requests it names.
+            let access_log = self.logs.join(format!("{}-access.log", s.name));
+            let defaults = lab_flags
+                .iter()
+                .cloned()
+                .chain([("--access-log", access_log.display().to_string())]);
+            for (flag, value) in defaults {
                 let given = cfg
                     .serve_args
                     .iter()
                     .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
                 if !given {
-                    args.extend([flag.to_string(), url.clone()]);
+                    args.extend([flag.to_string(), value]);
                 }
             }
             // An incident is an event in the system: each replica passes the admin API's
@@ -368,7 +375,8 @@ impl<'a> Layout<'a> {
                     self.data.join(format!("prometheus-{r}")).display()
                 ),
                 format!("--web.listen-address=127.0.0.1:{port}"),
-                "--enable-feature=native-histograms".into(),
+                // Exemplars (request and user ids) on the classic buckets: docs/diagnosing.md.
+                "--enable-feature=native-histograms,exemplar-storage".into(),
                 "--web.enable-lifecycle".into(),
             ];
             specs.push(Spec {

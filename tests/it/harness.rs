@@ -395,7 +395,7 @@ impl Stack {
                 dir.path().join("prom").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--enable-feature=native-histograms")
+            .arg("--enable-feature=native-histograms,exemplar-storage")
             .args(files.prometheus_flags());
         let mut prometheus = Proc::spawn(cmd);
         let mut alertmanager = spawn_alertmanager(&am_yml, &dir.path().join("am"), am_port);
