@@ -41,6 +41,8 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Fit the credit-risk model and write it with the reference statistics of its data.
     Train(TrainArgs),
+    /// From an alert to the users and requests behind it, through Prometheus's exemplars.
+    Diagnose(DiagnoseArgs),
 }
 
 fn serve() -> crate::service::ServeConfig {
@@ -64,8 +66,59 @@ fn report() -> crate::report::ReportConfig {
 fn train() -> crate::ml::train::TrainConfig {
     crate::ml::train::TrainConfig::default()
 }
+fn diagnose() -> crate::diagnose::DiagnoseConfig {
+    crate::diagnose::DiagnoseConfig::default()
+}
 fn resolve_wait() -> Dur {
     crate::scenario::PlayOptions::default().resolve_wait.into()
+}
+
+/// `monlab diagnose` and what it looks for.
+#[derive(Debug, Args, Clone)]
+pub struct DiagnoseArgs {
+    /// What to look for.
+    #[command(subcommand)]
+    pub what: DiagnoseWhat,
+}
+
+/// What `monlab diagnose` looks for.
+#[derive(Debug, Subcommand, Clone)]
+pub enum DiagnoseWhat {
+    /// Requests slower than --threshold (MonlabSlowRequests), grouped by user.
+    SlowRequests {
+        /// Slow means longer than this (MonlabSlowRequests counts requests over 1 s)
+        #[arg(long, value_name = "DURATION", value_parser = parse::positive_duration, default_value_t = diagnose().threshold.into())]
+        threshold: Dur,
+        /// Where to look, how far back, how to print.
+        #[command(flatten)]
+        flags: DiagnoseFlags,
+    },
+    /// Requests answered with a server error (MonlabHighErrorRatio), grouped by user.
+    Errors {
+        /// Where to look, how far back, how to print.
+        #[command(flatten)]
+        flags: DiagnoseFlags,
+    },
+}
+
+/// Flags of each `monlab diagnose` subcommand.
+#[derive(Debug, Args, Clone)]
+pub struct DiagnoseFlags {
+    /// Prometheus to ask (the one `monlab up` runs by default)
+    #[arg(long, value_name = "URL", value_parser = parse::http_base, default_value_t = diagnose().prometheus)]
+    pub prometheus: String,
+    /// How far back, in system time (scaled by the service's time warp), 1s to 24h
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration_in(Duration::from_secs(1), crate::diagnose::MAX_WINDOW), default_value_t = diagnose().window.into())]
+    pub window: Dur,
+    /// Users listed at most
+    #[arg(long, value_name = "N", value_parser = parse::count_in(1, 100_000), default_value_t = diagnose().top as u64, allow_negative_numbers = true)]
+    pub top: u64,
+    /// Access logs with each request's line: a file, or a folder of *access.log files; repeatable [default: .monlab/logs, where `monlab up` writes them]
+    #[arg(long, value_name = "PATH")]
+    pub log: Vec<PathBuf>,
+    /// Print the diagnosis as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `monlab train`. The same seed, rows and time write the same files byte for byte.

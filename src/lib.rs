@@ -17,7 +17,9 @@
 //! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
-//! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover` and `report`.
+//! - [`diagnose`]: `monlab diagnose`, the users and requests behind an alert, from exemplars.
+//! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover`, `report`
+//!   and `diagnose`.
 //! - [`warp`]: the time warp's transform of the monitoring files (every duration / K).
 //! - [`hash`]: FNV-1a, the one stable hash.
 //! - [`shutdown`]: the one signal future.
@@ -30,6 +32,7 @@ pub mod api;
 pub(crate) mod batch;
 pub mod cli;
 pub mod cmd;
+pub(crate) mod diagnose;
 pub mod distribution;
 pub(crate) mod hash;
 pub mod incident;

@@ -64,6 +64,25 @@ impl Error {
     }
 }
 
+/// The exemplars of one series, as `/api/v1/query_exemplars` returns them.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ExemplarSeries {
+    /// Its exemplars, oldest first.
+    #[serde(default)]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// One exemplar: its own labels, the value it was recorded with, and when.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Exemplar {
+    /// The exemplar's labels (`request_id`, `user_id`).
+    pub labels: BTreeMap<String, String>,
+    /// The observed value, as Prometheus writes it.
+    pub value: String,
+    /// Unix seconds.
+    pub timestamp: f64,
+}
+
 /// A Prometheus HTTP API client.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
@@ -303,6 +322,41 @@ impl Client {
             query: query.to_string(),
             message: format!("unexpected result shape: {e}"),
         })
+    }
+
+    /// The exemplars of the series `selector` matches between `start` and `end`
+    /// (`/api/v1/query_exemplars`).
+    pub(crate) async fn query_exemplars(
+        &self,
+        selector: &str,
+        start: f64,
+        end: f64,
+    ) -> Result<Vec<ExemplarSeries>, Error> {
+        let data = self
+            .get(
+                "/api/v1/query_exemplars",
+                &[
+                    ("query", selector.to_string()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                ],
+            )
+            .await?;
+        serde_json::from_value(data).map_err(|e| self.shape(selector, &e))
+    }
+
+    /// The command-line flags the server runs with (`/api/v1/status/flags`).
+    pub(crate) async fn flags(&self) -> Result<BTreeMap<String, String>, Error> {
+        let data = self.get("/api/v1/status/flags", &[]).await?;
+        serde_json::from_value(data).map_err(|e| self.shape("/api/v1/status/flags", &e))
+    }
+
+    fn shape(&self, query: &str, e: &serde_json::Error) -> Error {
+        Error::Query {
+            url: self.base.clone(),
+            query: query.to_string(),
+            message: format!("unexpected result shape: {e}"),
+        }
     }
 
     /// Whether any series matches `selector` anywhere in the store.
