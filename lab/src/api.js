@@ -55,6 +55,13 @@ export async function query(expr, time) {
   return body.data.result;
 }
 
+/** Exemplars of the series `selector` matches: `[{seriesLabels, exemplars: [{labels, value, timestamp}]}]`. */
+export async function queryExemplars(selector, start, end) {
+  const p = new URLSearchParams({ query: selector, start: String(start), end: String(end) });
+  const body = await getJson(`${PROM}/query_exemplars?${p}`);
+  return body.data || [];
+}
+
 /** Values of one label among the series that match `match`. */
 export async function labelValues(label, match, start, end) {
   const p = new URLSearchParams({ 'match[]': match, start: String(start), end: String(end) });

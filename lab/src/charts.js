@@ -10,7 +10,8 @@
 // has routes), and picks a series out on the plot on hover.
 
 import uPlot from 'uplot';
-import { queryRange, query, sampleValue, HttpError } from './api.js';
+import { queryRange, query, queryExemplars, sampleValue, HttpError } from './api.js';
+import { SLOW_SECONDS } from './queries.js';
 import { num, clock } from './format.js';
 
 export const PALETTE = ['#1a56db', '#c25400', '#1f7a3a', '#b3161b', '#7c3aed', '#0e7490', '#a16207', '#db2777', '#4b5563', '#65a30d'];
@@ -291,6 +292,24 @@ export class TimeChart extends Base {
       this.setState('empty', this.def.empty || 'No data in this window yet: none of these series has a value here.');
       return;
     }
+    // Slow requests' exemplars as points, the slowest per step; a Prometheus without
+    // exemplar storage just shows none.
+    let slow = null;
+    if (this.def.exemplars) {
+      const found = await queryExemplars(this.def.exemplars(ctx), start, end).catch(() => []);
+      const ys = new Array(n).fill(null);
+      for (const s of found) {
+        for (const e of s.exemplars || []) {
+          const v = sampleValue(e.value);
+          const i = Math.round((e.timestamp - start) / step);
+          if (v == null || v <= SLOW_SECONDS || i < 0 || i >= n) continue;
+          if (ys[i] == null || v > ys[i]) ys[i] = v;
+        }
+      }
+      const count = ys.filter((y) => y != null).length;
+      this.fig.dataset.exemplars = String(count);
+      if (count > 0) slow = { ys, count };
+    }
     lines.sort((a, b) => (a.q.order ?? 0) - (b.q.order ?? 0) || a.label.localeCompare(b.label));
     const format = this.def.format || num;
     const series = [
@@ -311,6 +330,19 @@ export class TimeChart extends Base {
         };
       }),
     ];
+    const data = [xs, ...lines.map((l) => l.ys)];
+    if (slow) {
+      series.push({
+        label: `slow requests (> ${SLOW_SECONDS} s, exemplars)`,
+        value: `${slow.count} points`,
+        stroke: '#b3161b',
+        fill: '#b3161b',
+        width: 1,
+        paths: () => null,
+        points: { show: true, size: 6 },
+      });
+      data.push(slow.ys);
+    }
     const opts = {
       series,
       scales: { y: { range: yRange(this.def) } },
@@ -319,7 +351,7 @@ export class TimeChart extends Base {
       // Under the lines, so the band never hides a series.
       hooks: { drawClear: [(u) => this.paintWarmup(u)] },
     };
-    this.draw(opts, [xs, ...lines.map((l) => l.ys)], lines.map((l) => l.label).join('|'));
+    this.draw(opts, data, series.map((l) => l.label).join('|'));
   }
 
   /** Keeps the warm-up spans for the plot and says in words what the shading means. */

@@ -5,7 +5,7 @@
 import { getJson, labelValues } from './api.js';
 import { TimeChart, BucketChart, DensityChart, warmupSpans, RATE_WINDOW } from './charts.js';
 import { GOLDEN, ML, SCORE_BUCKETS, DISTRIBUTIONS, warmupExpr, routeRegex } from './queries.js';
-import { alerts, incidents, scoreboard, distributionNote } from './panels.js';
+import { alerts, incidents, scoreboard, slowUsers, distributionNote } from './panels.js';
 import { clock, rangeText } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -89,6 +89,7 @@ async function refresh() {
       const rateWindow = RATE_WINDOW / (status.speed || 1);
       ctx.warmup = warmupSpans(warmupExpr(rateWindow), rateWindow, ctx).catch(() => []);
       for (const c of charts) jobs.push(c.refresh(ctx));
+      jobs.push(slowUsers.refresh(ctx));
       if (refreshes % 12 === 0) jobs.push(refreshRoutes(ctx).catch(() => {}));
     } else {
       const state = status.prometheus.configured ? 'unreachable' : 'not-configured';

@@ -1,7 +1,8 @@
 // The panels beside and below the charts: firing alerts, incidents with their buttons, the last
 // scoreboard, and the recovered distributions.
 
-import { getJson, query, sampleValue, HttpError } from './api.js';
+import { getJson, query, queryExemplars, sampleValue, HttpError } from './api.js';
+import { SLOW_SECONDS, SLOW_EXEMPLARS } from './queries.js';
 import { duration, clock, num } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -419,3 +420,62 @@ export function distributionNote(metric, c) {
   if (rec.accuracy) parts.push(`KS distance of the recovered CDF to the truth ${rec.accuracy.ks.toFixed(4)}`);
   return `${parts.join(' · ')}.`;
 }
+// ---------------------------------------------------------------- who is slow
+
+/**
+ * "Who is slow": the latency histogram's exemplars over the slow threshold in the chosen
+ * window, grouped by user, the most slow requests first (what `monlab diagnose
+ * slow-requests` prints). A handful of users with many slow requests each is the stuck-users
+ * pattern; many users with one each is a slow service.
+ */
+export const slowUsers = {
+  async refresh(ctx) {
+    const box = $('slow-users');
+    let found;
+    try {
+      found = await queryExemplars(SLOW_EXEMPLARS, ctx.start, ctx.end);
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'muted', text: `No exemplars: ${e.message}` }));
+      return;
+    }
+    const seen = new Set();
+    const users = new Map();
+    for (const s of found) {
+      for (const e of s.exemplars || []) {
+        const v = sampleValue(e.value);
+        const id = e.labels.request_id;
+        const user = e.labels.user_id;
+        if (v == null || v <= SLOW_SECONDS || !id || !user || seen.has(id)) continue;
+        seen.add(id);
+        const u = users.get(user) || { user, n: 0, first: e.timestamp, last: e.timestamp, max: 0, ids: [] };
+        u.n += 1;
+        u.first = Math.min(u.first, e.timestamp);
+        u.last = Math.max(u.last, e.timestamp);
+        u.max = Math.max(u.max, v);
+        u.ids.push([e.timestamp, id]);
+        users.set(user, u);
+      }
+    }
+    const rows = [...users.values()].sort((a, b) => b.n - a.n || b.last - a.last).slice(0, 10);
+    box.dataset.users = String(users.size);
+    if (rows.length === 0) {
+      box.replaceChildren(el('p', { class: 'muted', text: `No request over ${SLOW_SECONDS} s in this window.` }));
+      return;
+    }
+    const head = el('tr', {}, ...['user', 'slow requests', 'first', 'last', 'slowest', 'latest request ids'].map((h) => el('th', { text: h })));
+    const body = rows.map((u) =>
+      el(
+        'tr',
+        { 'data-user': u.user },
+        el('td', { text: u.user }),
+        el('td', { text: String(u.n) }),
+        el('td', { text: clock(new Date(u.first * 1000)) }),
+        el('td', { text: clock(new Date(u.last * 1000)) }),
+        el('td', { text: `${num(u.max)} s` }),
+        el('td', { class: 'ids', text: u.ids.sort((a, b) => b[0] - a[0]).slice(0, 3).map(([, id]) => id).join(' ') }),
+      ),
+    );
+    const note = users.size > rows.length ? el('p', { class: 'muted', text: `${users.size - rows.length} more users.` }) : null;
+    box.replaceChildren(el('table', { class: 'slow-users' }, el('thead', {}, head), el('tbody', {}, ...body)), note);
+  },
+};

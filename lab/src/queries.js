@@ -85,6 +85,9 @@ export const GOLDEN = [
         style: (m) => ({ stroke: QUANTILE_COLOUR[m.quantile] || '#4b5563', dash: routeDash(m.route) }),
       },
     ],
+    // Requests over the slow threshold, as points: each carries its request and user id
+    // (exemplars of the latency histogram; docs/diagnosing.md).
+    exemplars: (ctx) => `monlab_http_request_duration_seconds_bucket{${JOB}, route=~"${ctx.routes}"}`,
   },
   {
     id: 'concurrency',
@@ -202,3 +205,9 @@ export function routeRegex(route) {
   const re = route.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return re.replace(/\\/g, '\\\\');
 }
+
+/** Slow means longer than this, as MonlabSlowRequests and `monlab diagnose slow-requests` say. */
+export const SLOW_SECONDS = 1;
+
+/** The exemplars behind "who is slow". */
+export const SLOW_EXEMPLARS = `monlab_http_request_duration_seconds_bucket{${JOB}}`;

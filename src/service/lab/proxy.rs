@@ -1,7 +1,7 @@
 //! The lab's read-only proxies to Prometheus and Alertmanager.
 //!
 //! See [`Upstream`]. Only GET, and only the paths the page reads: Prometheus's `query`,
-//! `query_range`, `series`, `labels` and `label/{name}/values`; Alertmanager's `api/v2/alerts`.
+//! `query_range`, `query_exemplars`, `series`, `labels` and `label/{name}/values`; Alertmanager's `api/v2/alerts`.
 //! Every other path is refused with 403, so the lab can never reach an admin endpoint of either
 //! (Prometheus's `/-/quit` or TSDB admin API, Alertmanager's silences).
 //!
@@ -72,7 +72,11 @@ impl Probe {
 /// Whether the lab may ask Prometheus for `path` (relative to its base URL).
 pub(crate) fn prometheus_allows(path: &str) -> bool {
     match path {
-        "api/v1/query" | "api/v1/query_range" | "api/v1/series" | "api/v1/labels" => true,
+        "api/v1/query"
+        | "api/v1/query_range"
+        | "api/v1/query_exemplars"
+        | "api/v1/series"
+        | "api/v1/labels" => true,
         _ => path
             .strip_prefix("api/v1/label/")
             .and_then(|rest| rest.strip_suffix("/values"))
@@ -141,8 +145,8 @@ impl Upstream {
         if !allowed {
             let which = match self.kind {
                 Kind::Prometheus => {
-                    "api/v1/query, api/v1/query_range, api/v1/series, api/v1/labels and \
-                     api/v1/label/{name}/values"
+                    "api/v1/query, api/v1/query_range, api/v1/query_exemplars, api/v1/series, \
+                     api/v1/labels and api/v1/label/{name}/values"
                 }
                 Kind::Alertmanager => "api/v2/alerts",
             };
@@ -297,6 +301,7 @@ mod tests {
         for ok in [
             "api/v1/query",
             "api/v1/query_range",
+            "api/v1/query_exemplars",
             "api/v1/series",
             "api/v1/labels",
             "api/v1/label/route/values",
