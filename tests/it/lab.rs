@@ -165,7 +165,8 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     b.wait_for(
         "nine entries in the latency legend",
         Duration::from_secs(60),
-        "return document.querySelectorAll('#chart-latency .legend-item').length === 9",
+        // (not counting the slow requests' exemplar points, drawn only when a request took over 1 s)
+        "return [...document.querySelectorAll('#chart-latency .legend-item')].filter((e) => !e.dataset.label.startsWith('slow requests')).length === 9",
     )
     .await;
     let charts = wait_drawn(&b, "the golden signals", Duration::from_secs(10), &GOLDEN).await;
@@ -670,4 +671,54 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
     }
     // Saying it is missing took no more than a refresh (5 s) past the due time.
     assert!(monlab::api::now_seconds() < due + 10.0);
+}
+
+/// During slow-users, the latency chart draws the slow requests' exemplars as points and the
+/// "who is slow" list names the users the service slowed (its truth, from the admin API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_shows_who_is_slow() {
+    let stack = Stack::start(&[]);
+    let (stop_load, load) = start_load(&stack, 12);
+    stack
+        .admin()
+        .start(
+            "slow-users",
+            &monlab::api::incident::Params {
+                duration: Some(Duration::from_secs(600)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let b = Browser::start().await;
+    b.goto(&stack.monlab.url("/lab")).await;
+    b.click("#range").await;
+    b.click("#range option[value='300']").await;
+    let seen = b
+        .wait_for(
+            "slow users listed and exemplar points drawn",
+            Duration::from_secs(120),
+            r#"const rows = [...document.querySelectorAll('#slow-users tr[data-user]')].map((r) => r.dataset.user);
+               const fig = document.getElementById('chart-latency');
+               return rows.length >= 2 && Number(fig.dataset.exemplars || 0) > 0
+                 ? { rows, exemplars: Number(fig.dataset.exemplars) } : null;"#,
+        )
+        .await;
+    let truth = stack.admin().slow_users().await.unwrap();
+    for user in seen["rows"].as_array().unwrap() {
+        let user = user.as_str().unwrap();
+        assert!(
+            truth.users.iter().any(|t| t == user),
+            "{user} listed as slow but not slowed: {:?}",
+            truth.users
+        );
+    }
+    let charts = b.eval(CHARTS).await;
+    let legend = charts["chart-latency"]["legend"].to_string();
+    assert!(
+        legend.contains("slow requests (> 1 s, exemplars)"),
+        "{legend}"
+    );
+    drop(stop_load);
+    let _ = load.await;
 }
