@@ -338,7 +338,10 @@ mod tests {
         assert_eq!(d.users[1].request_ids, ["a"]);
         let text = render(&d, 20.0);
         assert!(text.contains("u2                  2"), "{text}");
-        let cut = group(vec![ex("a", Some("u1"), 2.0, 1.0)].into_iter(), 0);
+        let cut = group(
+            vec![ex("a", Some("u1"), 2.0, 1.0), ex("b", Some("u2"), 2.0, 1.0)].into_iter(),
+            1,
+        );
         assert!(render(&cut, 2.0).contains("(1 more users"));
     }
 
