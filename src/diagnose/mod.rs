@@ -148,7 +148,7 @@ pub(crate) async fn run(cfg: &DiagnoseConfig) -> Result<Diagnosis, Error> {
     let series = prom
         .query_exemplars(&cfg.kind.selector(), now - wall, now)
         .await?;
-    let threshold = (cfg.kind == Kind::SlowRequests).then(|| cfg.threshold.as_secs_f64());
+    let threshold = (cfg.kind == Kind::SlowRequests).then_some(cfg.threshold.as_secs_f64());
     let exemplars = series
         .into_iter()
         .flat_map(|s| s.exemplars)

@@ -80,9 +80,9 @@ impl AccessLog {
             e.at.duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
         let mut line = String::with_capacity(200);
-        let _ = write!(
+        let _ = writeln!(
             line,
-            "{{\"ts\":{ts:.3},\"msg\":\"access\",\"request_id\":\"{}\",\"method\":\"{}\",\"route\":\"{}\",\"status\":{},\"latency_seconds\":{:.6},\"user_id\":\"{}\"}}\n",
+            "{{\"ts\":{ts:.3},\"msg\":\"access\",\"request_id\":\"{}\",\"method\":\"{}\",\"route\":\"{}\",\"status\":{},\"latency_seconds\":{:.6},\"user_id\":\"{}\"}}",
             e.ctx.request_id,
             e.method,
             e.route,

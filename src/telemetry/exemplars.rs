@@ -114,12 +114,12 @@ impl RequestId {
     pub fn from_header(header: Option<&HeaderValue>) -> Self {
         header
             .and_then(|h| Inline::checked(h.as_bytes(), b":"))
-            .map_or_else(Self::new, |g| Self::Given(GivenId(g)))
+            .map_or_else(Self::fresh, |g| Self::Given(GivenId(g)))
     }
 
     /// A new id: unique within a run, and across restarts with high probability; a counter is
     /// far cheaper than a UUID from the OS.
-    pub fn new() -> Self {
+    pub fn fresh() -> Self {
         static PREFIX: OnceLock<u64> = OnceLock::new();
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let prefix = *PREFIX.get_or_init(|| u64::from(rand::random::<u32>()) << 32);
@@ -142,7 +142,7 @@ impl RequestId {
 
     /// The id as a header value.
     pub fn header_value(&self) -> HeaderValue {
-        self.with_str(|s| HeaderValue::from_str(s))
+        self.with_str(HeaderValue::from_str)
             .unwrap_or(HeaderValue::from_static("0"))
     }
 }
@@ -239,7 +239,7 @@ mod tests {
         }
         assert!(UserId::from_query("user=bad%20id").is_none());
         assert!(UserId::new(&"u".repeat(MAX_USER_ID + 1)).is_none());
-        let (a, b) = (RequestId::new(), RequestId::new());
+        let (a, b) = (RequestId::fresh(), RequestId::fresh());
         assert_ne!(a, b);
         assert!(a.to_string().bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(a.header_value(), a.to_string().as_str());

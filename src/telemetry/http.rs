@@ -366,7 +366,7 @@ mod tests {
 
     fn ctx() -> RequestContext {
         RequestContext {
-            request_id: RequestId::new(),
+            request_id: RequestId::fresh(),
             user_id: None,
         }
     }
