@@ -167,30 +167,77 @@ pub fn wait_http_ok(url: &str, timeout: Duration, proc: &mut Proc) {
 
 /// GETs `url` over a plain TCP socket and returns the status code (no runtime needed).
 pub fn http_get_status(url: &str) -> std::io::Result<u16> {
-    http_get(url).map(|(status, _)| status)
+    http_open(url).map(|(status, _, _)| status)
 }
 
-/// GETs an `http://host:port/path` URL over a plain TCP socket with HTTP/1.0 (so no chunked
-/// body, and no runtime needed); returns the status and the body.
+/// GETs an `http://host:port/path` URL over a plain TCP socket (no runtime needed); returns
+/// the status and the body.
 pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
+    use std::io::Read;
+    let (status, head, mut answer) = http_open(url)?;
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_ascii_lowercase())
+        })
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            answer.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
+            if size == 0 {
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            answer.read_exact(&mut body[start..])?;
+            answer.read_line(&mut String::new())?;
+        }
+    } else if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        answer.read_exact(&mut body)?;
+    } else {
+        answer.read_to_end(&mut body)?;
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Sends an HTTP/1.1 GET for `url` and reads the answer's head; returns the status, the head
+/// and the connection, positioned at the body. (Some servers, chromedriver among them, do
+/// not answer HTTP/1.0, and some do not close a connection after answering: the body is
+/// read by its length.)
+fn http_open(url: &str) -> std::io::Result<(u16, String, BufReader<std::net::TcpStream>)> {
+    use std::io::Write;
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if answer.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
-    Ok((status, body.to_string()))
+    Ok((status, head, answer))
 }
 
 /// GETs `url` and parses the JSON it answers (panics when it does not answer JSON).
