@@ -16,3 +16,4 @@ mod recover;
 mod rules;
 mod serve;
 mod stack;
+mod support;
