@@ -142,7 +142,7 @@ async fn catch(case: Case) -> Caught {
         .last()
         .map_or(0, |n| n.seq);
     let state = admin.start(incident.name(), &request).await.unwrap().state;
-    let expected = state.severity.clone();
+    let expected = state.severity;
     let deadline = Instant::now() + limit / k;
     loop {
         let seen = admin.notifications(cursor).await.unwrap();
