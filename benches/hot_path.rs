@@ -76,7 +76,10 @@ impl Baseline {
 
 fn metrics() -> (Arc<Metrics>, ServeConfig) {
     let cfg = ServeConfig::default();
-    (Arc::new(Metrics::new(&cfg, &Faults::default())), cfg)
+    (
+        Arc::new(Metrics::new(&cfg.metrics(), &Faults::default())),
+        cfg,
+    )
 }
 
 /// One request as the middleware sees it: GET on `/random` (its template found from the
