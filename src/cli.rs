@@ -499,5 +499,17 @@ mod tests {
         ] {
             assert!(help.contains(shown), "{shown} not in serve --help:\n{help}");
         }
+        // `--for` is applied by the service when absent; its help names that default.
+        let start = cmd
+            .find_subcommand_mut("incident")
+            .and_then(|c| c.find_subcommand_mut("start"))
+            .expect("incident start")
+            .render_help()
+            .to_string();
+        let default = parse::text(crate::api::incident::DEFAULT_DURATION);
+        assert!(
+            start.contains(&format!("[default: {default}]")),
+            "incident start --help does not say the service's default {default}:\n{start}"
+        );
     }
 }
