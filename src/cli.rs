@@ -511,5 +511,20 @@ mod tests {
             start.contains(&format!("[default: {default}]")),
             "incident start --help does not say the service's default {default}:\n{start}"
         );
+        // Flags whose absence means something (no scenario, a window from --start and --end)
+        // name their default in the text; it must be the one that runs.
+        let wait = parse::text(crate::scenario::PlayOptions::default().resolve_wait);
+        let window = parse::text(crate::recover::RecoverConfig::DEFAULT_WINDOW);
+        for (command, default) in [("up", &wait), ("load", &wait), ("recover", &window)] {
+            let help = cmd
+                .find_subcommand_mut(command)
+                .expect("subcommand")
+                .render_help()
+                .to_string();
+            assert!(
+                help.contains(&format!("[default: {default}]")),
+                "{command} --help does not say {default}:\n{help}"
+            );
+        }
     }
 }
