@@ -80,6 +80,18 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
             vec![("MONLAB_SEED", "minus one")],
             "MONLAB_SEED",
         ),
+        // A variable is named as the command that was run reads it: load's --seed is
+        // MONLAB_LOAD_SEED, incident's global --url is MONLAB_URL.
+        (
+            vec!["load", "--duration", "1s"],
+            vec![("MONLAB_LOAD_SEED", "minus one")],
+            "invalid MONLAB_LOAD_SEED 'minus one'",
+        ),
+        (
+            vec!["incident", "list"],
+            vec![("MONLAB_URL", "ftp://x")],
+            "invalid MONLAB_URL 'ftp://x'",
+        ),
         (
             vec!["serve", "--value", "weibull(k=1)"],
             vec![],
