@@ -76,7 +76,10 @@ impl Baseline {
 
 fn metrics() -> (Arc<Metrics>, ServeConfig) {
     let cfg = ServeConfig::default();
-    (Arc::new(Metrics::new(&cfg, &Faults::default())), cfg)
+    (
+        Arc::new(Metrics::new(&cfg.metrics(), &Faults::default())),
+        cfg,
+    )
 }
 
 /// One request as the middleware sees it: GET on `/random?user=u7` (its template found from
@@ -103,7 +106,8 @@ fn per_request(c: &mut Criterion) {
             &ServeConfig {
                 exemplars: false,
                 ..ServeConfig::default()
-            },
+            }
+            .metrics(),
             &Faults::default(),
         )),
         routes::ALL,

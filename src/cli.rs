@@ -558,5 +558,32 @@ mod tests {
         ] {
             assert!(help.contains(shown), "{shown} not in serve --help:\n{help}");
         }
+        // `--for` is applied by the service when absent; its help names that default.
+        let start = cmd
+            .find_subcommand_mut("incident")
+            .and_then(|c| c.find_subcommand_mut("start"))
+            .expect("incident start")
+            .render_help()
+            .to_string();
+        let default = parse::text(crate::api::incident::DEFAULT_DURATION);
+        assert!(
+            start.contains(&format!("[default: {default}]")),
+            "incident start --help does not say the service's default {default}:\n{start}"
+        );
+        // Flags whose absence means something (no scenario, a window from --start and --end)
+        // name their default in the text; it must be the one that runs.
+        let wait = parse::text(crate::scenario::PlayOptions::default().resolve_wait);
+        let window = parse::text(crate::recover::RecoverConfig::DEFAULT_WINDOW);
+        for (command, default) in [("up", &wait), ("load", &wait), ("recover", &window)] {
+            let help = cmd
+                .find_subcommand_mut(command)
+                .expect("subcommand")
+                .render_help()
+                .to_string();
+            assert!(
+                help.contains(&format!("[default: {default}]")),
+                "{command} --help does not say {default}:\n{help}"
+            );
+        }
     }
 }

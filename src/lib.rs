@@ -52,6 +52,84 @@ pub mod warp;
 
 #[cfg(test)]
 mod map {
+    use std::path::{Path, PathBuf};
+
+    /// Every .rs file under `dir`, with its text up to its test module (tests may reach
+    /// anywhere).
+    fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("a readable folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                out.extend(sources(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a readable file");
+                // Code only: up to the test module, without comments (docs may link anywhere).
+                let code = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                out.push((path, code));
+            }
+        }
+        out
+    }
+
+    /// The layers point one way (docs/architecture.md): only the command layer uses the
+    /// command line, clients never import the server, and the wire contract imports no
+    /// feature.
+    #[test]
+    fn imports_point_down_the_layers() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (path, code) in sources(&src) {
+            let rel = path
+                .strip_prefix(&src)
+                .expect("under src")
+                .to_string_lossy()
+                .replace('\\', "/");
+            let top = rel
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches(".rs")
+                .to_string();
+            let uses = |module: &str| code.contains(&format!("crate::{module}"));
+            if !matches!(top.as_str(), "cmd" | "cli" | "main" | "lib") {
+                assert!(
+                    !uses("cmd::") && !uses("cli::"),
+                    "{rel} imports the command layer"
+                );
+            }
+            if !matches!(top.as_str(), "service" | "cmd" | "cli") {
+                assert!(
+                    !uses("service::"),
+                    "{rel} imports the service (use crate::api)"
+                );
+            }
+            if top == "api" {
+                for feature in [
+                    "service",
+                    "stack",
+                    "load",
+                    "scenario",
+                    "recover",
+                    "report",
+                    "batch",
+                    "incident",
+                    "telemetry",
+                    "ml::",
+                    "warp",
+                ] {
+                    assert!(!uses(feature), "{rel}, a wire type, imports {feature}");
+                }
+            }
+        }
+    }
+
     /// docs/architecture.md is how a reader finds the home of a behaviour: it must name every
     /// folder and top-level file of src/.
     #[test]

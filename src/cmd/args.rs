@@ -201,11 +201,20 @@ fn origin(
     if typed {
         return flag;
     }
+    // The variable of the flag in the subcommand that was run (`--seed` of `load` reads
+    // MONLAB_LOAD_SEED, of `serve` MONLAB_SEED).
+    // A global flag (`incident --url`) is declared on a parent: search from the deepest up.
     let command = Cli::command();
-    let env = command
-        .get_subcommands()
-        .flat_map(|s| std::iter::once(s).chain(s.get_subcommands()))
-        .flat_map(|s| s.get_arguments())
+    let mut path = vec![&command];
+    for word in argv.iter().skip(1).filter_map(|a| a.to_str()) {
+        if let Some(sub) = path.last().and_then(|c| c.find_subcommand(word)) {
+            path.push(sub);
+        }
+    }
+    let env = path
+        .iter()
+        .rev()
+        .flat_map(|c| c.get_arguments())
         .find(|a| a.get_long() == Some(long))
         .and_then(|a| a.get_env())
         .and_then(|v| v.to_str())

@@ -109,3 +109,16 @@ impl Default for ServeConfig {
         }
     }
 }
+
+impl ServeConfig {
+    /// What the service's metrics are shaped by.
+    pub fn metrics(&self) -> crate::telemetry::MetricsConfig {
+        crate::telemetry::MetricsConfig {
+            value: self.random.value.clone(),
+            delay: self.random.delay.clone(),
+            concurrency_limit: self.concurrency_limit,
+            speed: self.speed,
+            exemplars: self.exemplars,
+        }
+    }
+}

@@ -79,7 +79,7 @@ impl AppState {
     /// Builds the state from a validated config.
     pub fn new(cfg: &ServeConfig) -> Self {
         let faults = Arc::new(Faults::default());
-        let metrics = Arc::new(Metrics::new(cfg, &faults));
+        let metrics = Arc::new(Metrics::new(&cfg.metrics(), &faults));
         // Shed counters exist from the start, so "no shedding" reads 0, not "no data".
         for route in routes::WORK {
             let _ = metrics

@@ -253,7 +253,10 @@ mod tests {
             exemplars,
             ..Default::default()
         };
-        let metrics = Arc::new(Metrics::new(&cfg, &crate::incident::Faults::default()));
+        let metrics = Arc::new(Metrics::new(
+            &cfg.metrics(),
+            &crate::incident::Faults::default(),
+        ));
         let t = HttpTelemetry::new(metrics.clone(), &["/random"]);
         // A thousand users, each with its own request: with user ids as labels this would be
         // a thousand series per bucket.

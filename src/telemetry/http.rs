@@ -373,7 +373,10 @@ mod tests {
 
     #[test]
     fn cached_handles_count_in_the_same_series_as_lookups() {
-        let metrics = Arc::new(Metrics::new(&ServeConfig::default(), &Faults::default()));
+        let metrics = Arc::new(Metrics::new(
+            &ServeConfig::default().metrics(),
+            &Faults::default(),
+        ));
         let t = HttpTelemetry::new(metrics.clone(), &["/random", "/login"]);
         let get = http::Method::GET;
         for _ in 0..3 {
@@ -434,7 +437,10 @@ mod tests {
     async fn the_layer_labels_requests_with_the_template_the_router_matches() {
         use axum::routing::get;
         use tower::{Layer, ServiceExt};
-        let metrics = Arc::new(Metrics::new(&ServeConfig::default(), &Faults::default()));
+        let metrics = Arc::new(Metrics::new(
+            &ServeConfig::default().metrics(),
+            &Faults::default(),
+        ));
         let templates = ["/items/{id}", "/files/{*path}", "/"];
         let router = axum::Router::new()
             .route("/items/{id}", get(|| async { "item" }))

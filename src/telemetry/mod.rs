@@ -14,7 +14,6 @@ pub(crate) mod ml;
 pub(crate) mod process;
 pub(crate) mod summary;
 
-use crate::service::ServeConfig;
 use exemplars::RequestContext;
 use labels::{BuildLabels, ErrorLabels, RequestLabels, RouteLabels, RouteMethodLabels};
 use prometheus_client::metrics::counter::Counter;
@@ -97,13 +96,29 @@ impl RandomMetrics {
     }
 }
 
+/// What the metrics are shaped by: the distributions their buckets follow, the limit they
+/// report, and the time warp their windows are scaled by.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// What `/random` draws as its value.
+    pub value: crate::distribution::Distribution,
+    /// What `/random` draws as its delay, in seconds.
+    pub delay: crate::distribution::Distribution,
+    /// Requests served at once before load shedding.
+    pub concurrency_limit: usize,
+    /// The time warp.
+    pub speed: crate::warp::Speed,
+    /// Whether the latency and delay histograms and the error counter carry exemplars.
+    pub exemplars: bool,
+}
+
 impl HttpMetrics {
     /// The families, with duration buckets from `cfg`'s delay distribution.
-    fn new(cfg: &ServeConfig) -> Self {
+    fn new(cfg: &MetricsConfig) -> Self {
         let http = Self {
             requests: Family::default(),
             duration: Family::new_with_constructor(Buckets(
-                buckets::duration_buckets(&cfg.random.delay).into(),
+                buckets::duration_buckets(&cfg.delay).into(),
             )),
             errors: Family::default(),
             exemplars: cfg.exemplars,
@@ -159,13 +174,11 @@ impl HttpMetrics {
 
 impl RandomMetrics {
     /// Classic buckets from `cfg`'s distributions, native ones at [`NATIVE_SCHEMA`].
-    fn new(cfg: &ServeConfig) -> Self {
+    fn new(cfg: &MetricsConfig) -> Self {
         let native_cfg = NativeHistogramConfig::with_schema(NATIVE_SCHEMA);
         Self {
-            value: Histogram::new(buckets::value_buckets(&cfg.random.value)),
-            delay: HistogramWithExemplars::new(
-                buckets::delay_buckets(&cfg.random.delay).into_iter(),
-            ),
+            value: Histogram::new(buckets::value_buckets(&cfg.value)),
+            delay: HistogramWithExemplars::new(buckets::delay_buckets(&cfg.delay).into_iter()),
             exemplars: cfg.exemplars,
             value_native: Histogram::new_native(native_cfg),
             delay_native: Histogram::new_native(native_cfg),
@@ -322,7 +335,7 @@ impl Metrics {
 
     /// Creates and registers every family, with buckets derived from `cfg`'s distributions;
     /// `faults` registers its incident gauges alongside.
-    pub fn new(cfg: &ServeConfig, faults: &crate::incident::Faults) -> Self {
+    pub fn new(cfg: &MetricsConfig, faults: &crate::incident::Faults) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(process::ProcessCollector));
         let mut native = Registry::default();

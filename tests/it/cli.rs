@@ -1,23 +1,14 @@
 //! The command line's contract: bad input exits 2 with one readable line.
 
-use crate::harness::{monlab_command, temp_dir, write_file};
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = monlab_command(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("monlab runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::harness::{temp_dir, write_file};
+use crate::support::command::run_monlab;
+use crate::support::files::repo_path;
 
 /// Runs monlab with `args`, asserts exit status 2 and one non-empty line on stderr; returns it.
 fn refused_in_one_line(args: &[&str]) -> String {
-    let (code, stderr) = run(args, &[]);
-    assert_eq!(code, 2, "{args:?}: {stderr}");
+    let ran = run_monlab(args, &[]);
+    let stderr = ran.stderr;
+    assert_eq!(ran.code, 2, "{args:?}: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
     lines[0].to_string()
@@ -40,10 +31,9 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
     let bad_toml = bad_toml.to_str().unwrap();
     let typo = typo.to_str().unwrap();
     let bad_value = bad_value.to_str().unwrap();
-    let scenario = format!(
-        "{}/scenarios/three-incidents.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let scenario = repo_path("scenarios/three-incidents.toml")
+        .display()
+        .to_string();
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (vec!["serve", "--listen", "localhost"], vec![], "--listen"),
@@ -90,6 +80,18 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
             vec![("MONLAB_SEED", "minus one")],
             "MONLAB_SEED",
         ),
+        // A variable is named as the command that was run reads it: load's --seed is
+        // MONLAB_LOAD_SEED, incident's global --url is MONLAB_URL.
+        (
+            vec!["load", "--duration", "1s"],
+            vec![("MONLAB_LOAD_SEED", "minus one")],
+            "invalid MONLAB_LOAD_SEED 'minus one'",
+        ),
+        (
+            vec!["incident", "list"],
+            vec![("MONLAB_URL", "ftp://x")],
+            "invalid MONLAB_URL 'ftp://x'",
+        ),
         (
             vec!["serve", "--value", "weibull(k=1)"],
             vec![],
@@ -123,7 +125,8 @@ fn bad_flags_env_and_files_exit_2_with_one_line() {
         ),
     ];
     for (args, env, names) in cases {
-        let (code, stderr) = run(&args, &env);
+        let ran = run_monlab(&args, &env);
+        let (code, stderr) = (ran.code, ran.stderr);
         assert_eq!(code, 2, "{args:?} {env:?}: exit {code}, stderr {stderr}");
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         // A command line clap cannot parse gets clap's whole message (the error, then usage
@@ -151,7 +154,8 @@ fn command_line_mistakes_get_clap_whole_message_and_exit_2() {
         (&["serve", "--bogus"], &["Usage:", "--help"]),
     ];
     for (args, says) in cases {
-        let (code, stderr) = run(args, &[]);
+        let ran = run_monlab(args, &[]);
+        let (code, stderr) = (ran.code, ran.stderr);
         assert_eq!(code, 2, "{args:?}: exit {code}, stderr {stderr}");
         for s in says {
             assert!(stderr.contains(s), "{args:?}: {s:?} missing from {stderr}");
@@ -161,7 +165,8 @@ fn command_line_mistakes_get_clap_whole_message_and_exit_2() {
 
 #[test]
 fn negative_numbers_reach_the_check_that_names_the_flag() {
-    let (code, stderr) = run(&["up", "--load-rate", "-5"], &[]);
+    let ran = run_monlab(&["up", "--load-rate", "-5"], &[]);
+    let (code, stderr) = (ran.code, ran.stderr);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("invalid --load-rate '-5'") && !stderr.contains("unexpected argument"),
@@ -193,8 +198,7 @@ fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
 #[test]
 fn help_and_version_exit_0() {
     for args in [vec!["--help"], vec!["--version"], vec!["serve", "--help"]] {
-        let (code, _) = run(&args, &[]);
-        assert_eq!(code, 0, "{args:?}");
+        assert_eq!(run_monlab(&args, &[]).code, 0, "{args:?}");
     }
 }
 
@@ -202,9 +206,9 @@ fn help_and_version_exit_0() {
 fn an_address_in_use_fails_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, stderr) = run(&["serve", "--listen", &addr], &[]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    let ran = run_monlab(&["serve", "--listen", &addr], &[]);
+    assert_eq!(ran.code, 1);
+    assert!(ran.stderr.contains("cannot listen on"), "{ran:?}");
 }
 
 #[test]

@@ -13,6 +13,8 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
 use crate::harness::require_tool;
+use crate::support::command::run;
+use crate::support::files::{files_under, read_text, read_yaml, repo_path, repo_root};
 
 /// The only Grafana variables a dashboard query may use, with the stand-ins that make it
 /// plain PromQL: the filters select everything, the intervals are what Grafana would pick
@@ -28,30 +30,10 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
 /// Panel types whose numbers need a unit in `fieldConfig.defaults.unit`.
 const TYPES_WITH_UNITS: &[&str] = &["timeseries", "stat", "gauge", "bargauge"];
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// Parses a YAML file given relative to the repository root.
-fn yaml(relative: &str) -> Yaml {
-    let path = repo().join(relative);
-    serde_yaml::from_str(&read(&path))
-        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
-}
-
 /// Every dashboard in `deploy/grafana/dashboards/`, as (file stem, parsed JSON), by name.
 fn dashboards() -> Vec<(String, Json)> {
-    let dir = repo().join("deploy/grafana/dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("a readable directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
+    let dir = repo_path("deploy/grafana/dashboards");
+    let files = files_under(&dir, ".json");
     assert!(!files.is_empty(), "no dashboards in {}", dir.display());
     files
         .into_iter()
@@ -61,7 +43,7 @@ fn dashboards() -> Vec<(String, Json)> {
                 .and_then(|stem| stem.to_str())
                 .expect("a UTF-8 file name")
                 .to_string();
-            let json = serde_json::from_str(&read(&path))
+            let json = serde_json::from_str(&read_text(&path))
                 .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
             (name, json)
         })
@@ -112,7 +94,9 @@ pub fn dashboard_queries() -> Vec<(String, String)> {
 
 /// The uid of the one Prometheus datasource Grafana is provisioned with.
 fn provisioned_datasource_uid() -> String {
-    let file = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let file = read_yaml(&repo_path(
+        "deploy/grafana/provisioning/datasources/prometheus.yml",
+    ));
     let prometheus: Vec<&Yaml> = file
         .get("datasources")
         .and_then(Yaml::as_sequence)
@@ -192,7 +176,7 @@ fn bind_mounts(service: &Yaml) -> Vec<(PathBuf, String)> {
                 "the bind mount {source}:{target} must name a path inside the repository \
                  (starting with ./), so that the stack runs from any clone"
             );
-            mounts.push((repo().join(source.trim_start_matches("./")), target));
+            mounts.push((repo_path(source.trim_start_matches("./")), target));
         }
     }
     mounts
@@ -232,29 +216,22 @@ fn canonical(path: &Path) -> PathBuf {
 #[test]
 fn docker_compose_config_accepts_the_compose_file() {
     let docker_compose = require_tool("docker-compose", "docker-compose");
-    let file = repo().join("docker-compose.yml");
+    let file = repo_path("docker-compose.yml");
     let mut cmd = Command::new(docker_compose);
     cmd.arg("-f")
         .arg(&file)
         .args(["config", "--quiet"])
-        .current_dir(repo())
+        .current_dir(repo_root())
         // The developer's compose settings must not change what is validated.
         .env_remove("COMPOSE_FILE")
         .env_remove("COMPOSE_PROJECT_NAME")
         .env_remove("COMPOSE_PROFILES");
-    let output = cmd.output().expect("docker-compose runs");
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run(cmd).success();
 }
 
 #[test]
 fn compose_mounts_and_build_context_exist_in_the_repository() {
-    let compose = yaml("docker-compose.yml");
+    let compose = read_yaml(&repo_path("docker-compose.yml"));
     let mut missing = Vec::new();
     for (name, service) in services(&compose) {
         for (source, target) in bind_mounts(service) {
@@ -274,7 +251,7 @@ fn compose_mounts_and_build_context_exist_in_the_repository() {
                 .and_then(|b| b.get("dockerfile"))
                 .and_then(Yaml::as_str)
                 .unwrap_or("Dockerfile");
-            let path = repo().join(context).join(dockerfile);
+            let path = repo_path(context).join(dockerfile);
             if !path.is_file() {
                 missing.push(format!("{name}: build file {}", path.display()));
             }
@@ -289,13 +266,13 @@ fn compose_mounts_and_build_context_exist_in_the_repository() {
 
 #[test]
 fn grafana_provisioning_matches_the_compose_mounts() {
-    let compose = yaml("docker-compose.yml");
+    let compose = read_yaml(&repo_path("docker-compose.yml"));
     let grafana = compose
         .get("services")
         .and_then(|services| services.get("grafana"))
         .expect("docker-compose.yml has a grafana service");
     let mounts = bind_mounts(grafana);
-    let repo_dir = |relative: &str| canonical(&repo().join(relative));
+    let repo_dir = |relative: &str| canonical(&repo_path(relative));
     let mounted = |container_path: &str| {
         let host = host_path(&mounts, container_path).unwrap_or_else(|| {
             panic!("grafana mounts nothing at {container_path}; mounts: {mounts:?}")
@@ -313,7 +290,9 @@ fn grafana_provisioning_matches_the_compose_mounts() {
     }
 
     // Every dashboard provider reads the folder that holds the repository's dashboards.
-    let providers = yaml("deploy/grafana/provisioning/dashboards/monlab.yml");
+    let providers = read_yaml(&repo_path(
+        "deploy/grafana/provisioning/dashboards/monlab.yml",
+    ));
     let providers = providers
         .get("providers")
         .and_then(Yaml::as_sequence)
@@ -485,7 +464,7 @@ fn dashboard_queries_are_valid_promql_after_substitution() {
 /// and the run's length replaced, and must be accepted and send traffic.
 #[test]
 fn compose_runs_load_against_the_service() {
-    let compose = yaml("docker-compose.yml");
+    let compose = read_yaml(&repo_path("docker-compose.yml"));
     let services = services(&compose);
     let find = |name: &str| {
         services
@@ -568,8 +547,7 @@ fn compose_runs_load_against_the_service() {
         "0",
         "--json",
     ]);
-    let run = cmd.output().expect("monlab load runs");
-    assert!(run.status.success(), "{run:?}");
-    let report: Json = serde_json::from_slice(&run.stdout).expect("a JSON report");
+    let stdout = run(cmd).success();
+    let report: Json = serde_json::from_str(&stdout).expect("a JSON report");
     assert_eq!(report["total"]["completed"], 20, "{report}");
 }

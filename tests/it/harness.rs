@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::command::run_monlab;
+use crate::support::files::deploy_dir;
+
 /// Fails with install instructions when `tool` is not on PATH.
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -94,11 +97,11 @@ impl Proc {
 
     /// Sends a signal (e.g. "TERM", "INT", "KILL") with `kill(1)`.
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{sig}"), self.pid().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+        assert!(
+            crate::support::procs::signal(self.pid(), sig),
+            "kill -{sig} {} failed",
+            self.pid()
+        );
     }
 
     /// Waits up to `timeout` for the process to exit; returns its exit code.
@@ -164,24 +167,97 @@ pub fn wait_http_ok(url: &str, timeout: Duration, proc: &mut Proc) {
 
 /// GETs `url` over a plain TCP socket and returns the status code (no runtime needed).
 pub fn http_get_status(url: &str) -> std::io::Result<u16> {
-    use std::io::{Read, Write};
+    http_open(url).map(|(status, _, _)| status)
+}
+
+/// GETs an `http://host:port/path` URL over a plain TCP socket (no runtime needed); returns
+/// the status and the body.
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    use std::io::Read;
+    let (status, head, mut answer) = http_open(url)?;
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_ascii_lowercase())
+        })
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            answer.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
+            if size == 0 {
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            answer.read_exact(&mut body[start..])?;
+            answer.read_line(&mut String::new())?;
+        }
+    } else if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        answer.read_exact(&mut body)?;
+    } else {
+        answer.read_to_end(&mut body)?;
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Sends an HTTP/1.1 GET for `url` and reads the answer's head; returns the status, the head
+/// and the connection, positioned at the body. (Some servers, chromedriver among them, do
+/// not answer HTTP/1.0, and some do not close a connection after answering: the body is
+/// read by its length.)
+fn http_open(url: &str) -> std::io::Result<(u16, String, BufReader<std::net::TcpStream>)> {
+    use std::io::Write;
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut s = std::net::TcpStream::connect(host)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
         "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf)?;
-    let head = String::from_utf8_lossy(&buf[..n]);
-    head.split_whitespace()
+    let mut answer = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if answer.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
+    Ok((status, head, answer))
+}
+
+/// GETs `url` and parses the JSON it answers (panics when it does not answer JSON).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} answered no JSON: {e}"))
+}
+
+/// GETs `url` and returns the text it answers.
+pub async fn get_text(url: &str) -> String {
+    reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 /// The monlab binary under test.
@@ -313,11 +389,6 @@ pub fn spawn_alertmanager(yml: &Path, storage: &Path, port: u16) -> Proc {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=");
     Proc::spawn(cmd)
-}
-
-/// The repository's deploy folder.
-pub fn deploy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
 }
 
 impl Stack {
@@ -466,6 +537,17 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Waits (at most 30 s) until Prometheus has scraped the service.
+    pub async fn wait_for_target_up(&self) {
+        self.wait_until(
+            "target up",
+            r#"up{job="monlab"} == 1"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    }
+
     /// Polls `promql` until `ok` holds for its result, or panics after `timeout`.
     pub async fn wait_until(
         &self,
@@ -584,18 +666,19 @@ pub fn background_traffic(
 /// and returns the folder with `report.md`'s text.
 pub fn report(store: &str, from: f64) -> (tempfile::TempDir, String) {
     let out = temp_dir("monlab-report");
-    let run = monlab_command(&[
-        "report",
-        "--store",
-        store,
-        "--from",
-        &format!("{from:.0}"),
-        "--out",
-        out.path().to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert!(run.status.success(), "{run:?}");
-    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    run_monlab(
+        &[
+            "report",
+            "--store",
+            store,
+            "--from",
+            &format!("{from:.0}"),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    )
+    .success();
+    let md = crate::support::files::read_text(&out.path().join("report.md"));
     (out, md)
 }

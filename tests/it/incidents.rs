@@ -6,7 +6,8 @@
 //! them). Durations below are system time, as in a scenario file.
 
 use crate::harness::Stack;
-use monlab::api::alerts::AlertKey;
+use crate::support::alerts::assert_caught;
+use crate::support::files::repo_path;
 use monlab::api::incident::Params;
 use monlab::api::scoreboard::Row;
 use monlab::incident::Incident;
@@ -52,7 +53,7 @@ pub(crate) fn start_load(
 
 /// Writes a scoreboard to target/scoreboards/<name>.txt and prints it.
 pub(crate) fn save(name: &str, board: &Scoreboard) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scoreboards");
+    let dir = repo_path("target/scoreboards");
     let _ = std::fs::create_dir_all(&dir);
     let text = board.to_string();
     let _ = std::fs::write(dir.join(format!("{name}.txt")), &text);
@@ -63,14 +64,7 @@ pub(crate) fn save(name: &str, board: &Scoreboard) {
 async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration) -> Row {
     let stack = Stack::warped(SPEED, &[]);
     let (stop, load) = start_load(&stack, incident as u64);
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     // Some normal traffic in every window before the break, as in life: a 5-minute window.
     tokio::time::sleep(Duration::from_secs(300) / SPEED).await;
     let steps = [PlannedStep {
@@ -95,24 +89,10 @@ async fn play_one(incident: Incident, duration: Duration, resolve_wait: Duration
     board.rows.into_iter().next().unwrap()
 }
 
-fn assert_caught(row: &Row, alert: &str) {
-    let expected = AlertKey {
-        name: alert.into(),
-        severity: Some(row.expected_severity),
-    };
-    assert!(
-        row.alert.is_some() && row.fired.contains(&expected),
-        "{}: expected {expected}, got {:?} (fired: {:?})",
-        row.incident,
-        row.alert,
-        row.fired
-    );
-    assert!(
-        row.over_severity.is_empty(),
-        "{}: higher-severity alerts fired: {:?}",
-        row.incident,
-        row.over_severity
-    );
+/// `alert` caught the incident at its severity, nothing louder fired, and the alert resolved
+/// once the incident ended.
+fn assert_caught_and_resolved(row: &monlab::api::scoreboard::Row, alert: &str) {
+    assert_caught(row, alert);
     assert!(
         row.resolve_seconds.is_some(),
         "{}: {alert} did not resolve after the incident ended",
@@ -128,7 +108,7 @@ async fn auth_down_pages() {
         Duration::from_secs(240),
     )
     .await;
-    assert_caught(&row, "MonlabLoginsFailing");
+    assert_caught_and_resolved(&row, "MonlabLoginsFailing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +119,7 @@ async fn model_down_opens_a_ticket() {
         Duration::from_secs(360),
     )
     .await;
-    assert_caught(&row, "MonlabModelFallbackHigh");
+    assert_caught_and_resolved(&row, "MonlabModelFallbackHigh");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +130,7 @@ async fn slow_users_raise_a_minor_alert_only() {
         Duration::from_secs(600),
     )
     .await;
-    assert_caught(&row, "MonlabSlowRequests");
+    assert_caught_and_resolved(&row, "MonlabSlowRequests");
 }
 
 /// Twenty system minutes of steady load with nothing broken: no alert fires or is even
@@ -161,14 +141,7 @@ async fn a_clean_baseline_raises_nothing() {
     let stack = Stack::warped(SPEED, &[]);
     let (stop, load) = start_load(&stack, 99);
     // Before the first scrape `absent(up)` is true for a moment; watch from the first scrape.
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let start = tokio::time::Instant::now();
     let mut pending_seen = Vec::new();

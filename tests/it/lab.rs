@@ -8,7 +8,7 @@
 //! cargo test --test it lab::` refreshes the README's picture).
 
 use crate::browser::Browser;
-use crate::harness::{Stack, ADMIN_TOKEN};
+use crate::harness::{get_json, Stack, ADMIN_TOKEN};
 use crate::incidents::start_load;
 use serde_json::Value;
 use std::time::Duration;
@@ -158,8 +158,23 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     b.click("#range").await;
     b.click("#range option[value='300']").await;
 
+    the_golden_signals_are_drawn(&b).await;
+    the_models_charts_fill_in(&b).await;
+    the_status_says_connected_and_quiet(&b, &stack).await;
+    the_distributions_are_recovered_on_demand(&b).await;
+    a_wrong_token_changes_nothing(&b, &stack).await;
+    auth_down_started_with_a_click_pages(&b).await;
+    auth_down_stopped_with_a_click_resolves(&b).await;
+    extra_latency_shows_under_its_own_route(&b).await;
+    drop(stop_load);
+    load.await.unwrap();
+}
+
+/// Every golden-signal chart drew its series, each with an entry and a line of its own, and
+/// the 5-minute rates shade their warm-up.
+async fn the_golden_signals_are_drawn(b: &Browser) {
     // The charts show data: every golden-signal chart drew its series.
-    wait_drawn(&b, "the golden signals", Duration::from_secs(90), &GOLDEN).await;
+    wait_drawn(b, "the golden signals", Duration::from_secs(90), &GOLDEN).await;
     // Each of the latency chart's nine lines (three routes, three quantiles) has its own entry,
     // shown in full, with its own line: colour for the quantile, dash for the route.
     b.wait_for(
@@ -169,7 +184,7 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         "return [...document.querySelectorAll('#chart-latency .legend-item')].filter((e) => !e.dataset.label.startsWith('slow requests')).length === 9",
     )
     .await;
-    let charts = wait_drawn(&b, "the golden signals", Duration::from_secs(10), &GOLDEN).await;
+    let charts = wait_drawn(b, "the golden signals", Duration::from_secs(10), &GOLDEN).await;
     for id in GOLDEN {
         let c = &charts[id];
         let styles = c["styles"].as_array().unwrap();
@@ -227,9 +242,13 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     ] {
         assert_eq!(charts[id]["warmup"], "", "{id}");
     }
+}
+
+/// The model's charts fill in; no chart is ever blank.
+async fn the_models_charts_fill_in(b: &Browser) {
     // The model's charts fill in as predictions and feedback arrive; none is ever blank.
     let charts = wait_drawn(
-        &b,
+        b,
         "the model's charts",
         Duration::from_secs(90),
         &[
@@ -249,6 +268,10 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
             "{id}: {c}"
         );
     }
+}
+
+/// The status line: Prometheus connected, the time warp, no critical alert.
+async fn the_status_says_connected_and_quiet(b: &Browser, stack: &Stack) {
     assert_eq!(b.text("#status-prometheus").await, "Prometheus: connected");
     // The page says the time warp the stack runs at.
     assert_eq!(
@@ -266,11 +289,14 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
     )
     .await;
     assert_eq!(b.text("#alerts-critical").await, "none firing");
+}
 
+/// The recover button draws the recovered, fitted and true distributions.
+async fn the_distributions_are_recovered_on_demand(b: &Browser) {
     // The distributions, recovered on demand: the buckets, the fit and the truth.
     b.click("#recover").await;
     let dist = wait_drawn(
-        &b,
+        b,
         "the recovered distributions",
         Duration::from_secs(60),
         &["chart-dist-value", "chart-dist-delay"],
@@ -283,7 +309,10 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
             && legend.contains("true: lognormal"),
         "{legend}"
     );
+}
 
+/// A wrong admin token is refused on the page and starts nothing.
+async fn a_wrong_token_changes_nothing(b: &Browser, stack: &Stack) {
     // A wrong token shows the error and changes nothing.
     b.type_into("#token", "not-the-admin-token").await;
     b.click("#token-form button[type=submit]").await;
@@ -306,7 +335,7 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         .await
         .contains("Enter the admin token first"));
     // Two refreshes later the page has read the incidents again: still inactive.
-    let seen = refreshes(&b).await;
+    let seen = refreshes(b).await;
     b.wait_for(
         "two refreshes after the refused start",
         Duration::from_secs(30),
@@ -316,10 +345,14 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         ),
     )
     .await;
-    assert!(!row_active(&b, "auth-down").await);
+    assert!(!row_active(b, "auth-down").await);
     let states = stack.admin().list().await.unwrap();
     assert!(states.iter().all(|s| !s.active), "{states:?}");
+}
 
+/// With the right token a click starts auth-down, which pages with its runbook; the
+/// screenshot is taken then.
+async fn auth_down_started_with_a_click_pages(b: &Browser) {
     // The right token; start auth-down with a click.
     b.type_into("#token", ADMIN_TOKEN).await;
     b.click("#token-form button[type=submit]").await;
@@ -364,9 +397,12 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         "return !!document.querySelector('#chart-traffic .legend-item[data-label=\"/login 5xx\"]')",
     )
     .await;
-    wait_drawn(&b, "the break", Duration::from_secs(10), &GOLDEN).await;
+    wait_drawn(b, "the break", Duration::from_secs(10), &GOLDEN).await;
     screenshot_to(&b.screenshot().await);
+}
 
+/// A click stops auth-down, and its alert resolves and leaves the page.
+async fn auth_down_stopped_with_a_click_resolves(b: &Browser) {
     // Stop it with a click: the alert resolves and leaves the page.
     b.click("button[data-action=stop][data-incident=auth-down]")
         .await;
@@ -382,7 +418,10 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
         "return !document.querySelector('#alerts-critical li[data-alertname=\"MonlabLoginsFailing\"]')",
     )
     .await;
+}
 
+/// Extra latency on /random shows in /random's p99 only.
+async fn extra_latency_shows_under_its_own_route(b: &Browser) {
     // A second of extra latency on /random: the legend puts the slow p99 under /random, and
     // the other routes' p99 stay where they were.
     b.type_into("tr[data-incident=extra-latency] input[type=number]", "1")
@@ -409,25 +448,29 @@ async fn the_lab_shows_live_data_and_catches_auth_down_with_a_click() {
             "{route} p99 {v} s while only /random is slowed: {p99}"
         );
     }
-    drop(stop_load);
-    load.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_says_so_when_prometheus_is_stopped() {
     let mut stack = Stack::start(&[]);
+    the_proxy_passes_only_reads(&stack).await;
+    post_a_played_scoreboard(&stack).await;
+
+    let b = Browser::start().await;
+    b.goto(&stack.monlab.url("/lab")).await;
+    the_page_shows_the_scoreboard(&b).await;
+    the_heartbeat_is_awaited_until_it_comes(&b).await;
+    stack.prometheus.signal("KILL");
+    stack.prometheus.wait_exit(Duration::from_secs(10));
+    every_chart_says_prometheus_is_unreachable(&b).await;
+    recovering_says_so_too(&b).await;
+}
+
+/// The lab's proxy reads the real Prometheus and Alertmanager, and nothing else of theirs.
+async fn the_proxy_passes_only_reads(stack: &Stack) {
     let http = reqwest::Client::new();
     let lab = |path: &str| stack.monlab.url(&format!("/lab/api{path}"));
-
-    // The proxy reads the real Prometheus and Alertmanager, and nothing else of theirs.
-    let q: Value = http
-        .get(lab("/prometheus/api/v1/query?query=up"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q = get_json(&lab("/prometheus/api/v1/query?query=up")).await;
     assert_eq!(q["status"], "success", "{q}");
     let bad = http
         .get(lab("/prometheus/api/v1/query?query=sum(("))
@@ -454,8 +497,11 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         crate::harness::http_get_status(&format!("{}/-/ready", stack.prom_url)).unwrap(),
         200
     );
+}
 
-    // A scoreboard as `monlab incident play` leaves it.
+/// Posts a scoreboard as `monlab incident play` leaves it.
+async fn post_a_played_scoreboard(stack: &Stack) {
+    let http = reqwest::Client::new();
     let posted = http
         .post(stack.monlab.url("/admin/scoreboard"))
         .bearer_auth(ADMIN_TOKEN)
@@ -470,9 +516,10 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
+}
 
-    let b = Browser::start().await;
-    b.goto(&stack.monlab.url("/lab")).await;
+/// The page connects to Prometheus and shows the posted scoreboard.
+async fn the_page_shows_the_scoreboard(b: &Browser) {
     b.wait_for(
         "Prometheus connected",
         Duration::from_secs(30),
@@ -498,11 +545,13 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
     ] {
         assert!(board.contains(expected), "{expected:?} not in {board:?}");
     }
+}
 
-    // A young stack's heartbeat is awaited, never reported missing, until it comes.
+/// A young stack's heartbeat is awaited, never reported missing, until it comes.
+async fn the_heartbeat_is_awaited_until_it_comes(b: &Browser) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let (state, text) = heartbeat(&b).await;
+        let (state, text) = heartbeat(b).await;
         assert_ne!(state, "missing", "{text}");
         if state == "alive" {
             break;
@@ -513,9 +562,10 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
 
-    stack.prometheus.signal("KILL");
-    stack.prometheus.wait_exit(Duration::from_secs(10));
+/// With Prometheus gone every chart says so and draws nothing; the alerts still show.
+async fn every_chart_says_prometheus_is_unreachable(b: &Browser) {
     b.wait_for(
         "every chart saying Prometheus is unreachable",
         Duration::from_secs(30),
@@ -546,8 +596,10 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
             .await,
         serde_json::json!([true, false])
     );
+}
 
-    // Recovering on demand says so too.
+/// Recovering on demand says Prometheus cannot be read too.
+async fn recovering_says_so_too(b: &Browser) {
     b.click("#recover").await;
     let m = b
         .wait_for(
@@ -562,7 +614,8 @@ async fn the_lab_says_so_when_prometheus_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_played_scenario_leaves_its_scoreboard_on_the_lab() {
-    use crate::harness::{monlab_command, temp_dir, write_file, Monlab, Proc};
+    use crate::harness::{monlab_command, temp_dir, write_file, Monlab};
+    use crate::support::command::run_within;
     let monlab = Monlab::start(&["--admin-token", ADMIN_TOKEN]);
     let dir = temp_dir("monlab-lab-play");
     let file = write_file(
@@ -582,20 +635,10 @@ async fn a_played_scenario_leaves_its_scoreboard_on_the_lab() {
         &url,
     ]);
     cmd.env("MONLAB_ADMIN_TOKEN", ADMIN_TOKEN);
-    let mut play = Proc::spawn(cmd);
+    let play = run_within(cmd, Duration::from_secs(30));
     // Nothing scrapes this service, so nothing is caught: the play fails, and says so.
-    assert_eq!(
-        play.wait_exit(Duration::from_secs(30)),
-        Some(1),
-        "{}",
-        play.output()
-    );
-    let board: Value = reqwest::get(monlab.url("/lab/api/scoreboard"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(play.code, 1, "{play:?}");
+    let board: Value = get_json(&monlab.url("/lab/api/scoreboard")).await;
     let b = &board["scoreboard"];
     assert_eq!(b["scenario"], file_arg.as_str(), "{board}");
     assert_eq!(b["passed"], false);
@@ -607,7 +650,8 @@ async fn a_played_scenario_leaves_its_scoreboard_on_the_lab() {
 /// while it is not due yet (a young stack is not broken) and says it is missing once it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
-    use crate::harness::{deploy_dir, free_port, temp_dir, wait_http_ok, write_file, Monlab};
+    use crate::harness::{free_port, temp_dir, wait_http_ok, write_file, Monlab};
+    use crate::support::files::deploy_dir;
     let dir = temp_dir("monlab-lab-heartbeat");
     let am_port = free_port();
     let am_url = format!("http://127.0.0.1:{am_port}");
@@ -621,12 +665,7 @@ async fn the_lab_waits_for_the_first_heartbeat_until_it_is_due() {
         Duration::from_secs(30),
         &mut am,
     );
-    let status: Value = reqwest::get(monlab.url("/lab/api/status"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&monlab.url("/lab/api/status")).await;
     let started = status["started_at"].as_f64().unwrap();
     // Without a Prometheus to ask, the page assumes the shipped 15 s evaluation interval:
     // due a minute's resend delay, two intervals and 15 s of startup after monlab started.

@@ -1,34 +1,27 @@
 //! `monlab load` against a real service: flag errors, exact counts, and coordinated omission.
 
-use crate::harness::{monlab_command, parse_exposition, Monlab};
+use crate::harness::{get_text, monlab_command, parse_exposition, Monlab, Proc};
+use crate::support::command::{run_monlab, run_within, Ran};
 use monlab::load::Report;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Runs `monlab load <args>` to completion (at most 30 s); returns exit code, stdout, stderr.
-async fn load(args: &[&str]) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::from(monlab_command(&[&["load"], args].concat()));
-    cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
-        .await
-        .expect("monlab load ends within 30 s")
-        .expect("monlab load runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+/// Runs `monlab load <args>`, which must end within 30 s.
+fn load(args: &[&str]) -> Ran {
+    run_within(
+        monlab_command(&[&["load"], args].concat()),
+        Duration::from_secs(30),
     )
 }
 
 /// Runs a load with `--json` and parses the report.
-async fn load_json(args: &[&str]) -> Report {
-    let (code, stdout, stderr) = load(&[args, &["--json", "--quiet"]].concat()).await;
-    assert_eq!(code, 0, "monlab load failed:\n{stderr}");
+fn load_json(args: &[&str]) -> Report {
+    let stdout = load(&[args, &["--json", "--quiet"]].concat()).success();
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad report ({e}):\n{stdout}"))
 }
 
-#[tokio::test]
-async fn bad_flags_exit_2_with_one_line_naming_the_flag() {
+#[test]
+fn bad_flags_exit_2_with_one_line_naming_the_flag() {
     // A port nothing listens on, in case a case were wrongly accepted.
     let safe = ["--target", "http://127.0.0.1:9", "--requests", "1"];
     let cases: [(&[&str], &str); 9] = [
@@ -54,7 +47,12 @@ async fn bad_flags_exit_2_with_one_line_naming_the_flag() {
             .flatten()
             .copied()
             .collect();
-        let (code, stdout, stderr) = load(&[&prefix[..], flags].concat()).await;
+        let Ran {
+            code,
+            stdout,
+            stderr,
+            ..
+        } = load(&[&prefix[..], flags].concat());
         assert_eq!(code, 2, "{flags:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{flags:?}: {stderr}");
         assert!(
@@ -63,7 +61,7 @@ async fn bad_flags_exit_2_with_one_line_naming_the_flag() {
         );
         assert!(stdout.is_empty(), "{flags:?}: {stdout}");
     }
-    let (code, _, stderr) = load(&["--rate", "10"]).await;
+    let Ran { code, stderr, .. } = load(&["--rate", "10"]);
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
@@ -71,12 +69,11 @@ async fn bad_flags_exit_2_with_one_line_naming_the_flag() {
         "{stderr}"
     );
     // The same checks apply to the environment, named as such.
-    let mut cmd = monlab_command(&["load", "--target", "http://127.0.0.1:9"]);
-    cmd.env("MONLAB_LOAD_REQUESTS", "1")
-        .env("MONLAB_LOAD_RATE", "-5");
-    let out = cmd.output().expect("monlab runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let Ran { code, stderr, .. } = run_monlab(
+        &["load", "--target", "http://127.0.0.1:9"],
+        &[("MONLAB_LOAD_REQUESTS", "1"), ("MONLAB_LOAD_RATE", "-5")],
+    );
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("invalid MONLAB_LOAD_RATE '-5'"), "{stderr}");
 }
 
@@ -97,8 +94,7 @@ async fn report_counts_equal_the_services_counters() {
         "0.1",
         "--seed",
         "11",
-    ])
-    .await;
+    ]);
     let t = &report.total;
     assert_eq!(
         (t.sent, t.completed, t.cancelled),
@@ -109,12 +105,7 @@ async fn report_counts_equal_the_services_counters() {
     assert!(!report.stopped_early);
 
     // The service counted exactly what the report says, per route and status code.
-    let text = reqwest::get(m.url("/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = get_text(&m.url("/metrics")).await;
     let mut served: BTreeMap<(String, u16), u64> = BTreeMap::new();
     for (series, value) in parse_exposition(&text) {
         let Some(labels) = series.strip_prefix("monlab_http_requests_total{") else {
@@ -163,8 +154,8 @@ async fn report_counts_equal_the_services_counters() {
     assert!(report.achieved_rate > 150.0 && report.achieved_rate < 250.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_behind_a_slow_service_counts_as_latency() {
+#[test]
+fn waiting_behind_a_slow_service_counts_as_latency() {
     // Two requests in flight, each 0.2 s: the service can do 10/s, the schedule asks for 40/s.
     let m = Monlab::start(&["--delay", "constant(value=0.2)"]);
     let target = m.url("");
@@ -181,8 +172,7 @@ async fn waiting_behind_a_slow_service_counts_as_latency() {
         "80",
         "--arrivals",
         "constant",
-    ])
-    .await;
+    ]);
     let r = &report.total;
     assert_eq!(r.completed, 80, "{report:#?}");
     // Each request waited its turn: the 80th was meant to leave at 2 s and ended near 8 s.
@@ -205,7 +195,7 @@ fn ctrl_c_ends_the_wait_for_feedback_with_the_report() {
     let target = service.url("");
     // Every prediction gets feedback, due after 30 s on average: most of it is still waiting
     // when the 1 s schedule ends.
-    let mut load = crate::harness::Proc::spawn(monlab_command(&[
+    let mut load = Proc::spawn(monlab_command(&[
         "load",
         "--target",
         &target,

@@ -17,3 +17,4 @@ mod recover;
 mod rules;
 mod serve;
 mod stack;
+mod support;

@@ -8,14 +8,11 @@
 //!
 //! Also `/feedback` and the new bad-input cases over real HTTP.
 
-use crate::harness::{series_value, Monlab, Stack};
+use crate::harness::{get_json, get_text, series_value, Monlab, Stack};
 use crate::incidents::{save, start_load};
-use monlab::api::alerts::Notification;
-use monlab::api::incident::{IncidentState, Params};
+use monlab::api::incident::Params;
 use monlab::api::now_seconds;
-use monlab::api::scoreboard::Row;
 use monlab::api::Severity;
-use monlab::incident::score::Window;
 use monlab::incident::Incident;
 use monlab::scenario::{self, Scoreboard};
 use std::time::Duration;
@@ -70,14 +67,7 @@ async fn read(stack: &Stack) -> Reading {
 /// Normal traffic for `warmup`: no alert may even go pending. Returns what the model's
 /// monitoring read at the end of it.
 async fn warm_up(stack: &Stack, warmup: Duration) -> Reading {
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     // Before the first scrape `absent(up)` is true for a moment; watch from the next rule
     // evaluation on.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -93,31 +83,53 @@ async fn warm_up(stack: &Stack, warmup: Duration) -> Reading {
     read(stack).await
 }
 
+/// One model incident to catch: how it starts, the alert that must catch it, and the waits.
+struct Case {
+    /// Seeds the load.
+    seed: u64,
+    incident: Incident,
+    /// Its parameters; it runs 15 minutes unless they say otherwise.
+    request: Params,
+    /// The alert that must catch it.
+    alert: &'static str,
+    /// Normal traffic before it, in which nothing may fire.
+    warmup: Duration,
+    /// How long the alert may take to reach the webhook.
+    limit: Duration,
+}
+
 /// How one incident went.
 struct Caught {
-    row: Row,
+    /// The alert that caught it.
+    alert: &'static str,
+    row: monlab::api::scoreboard::Row,
     baseline: Reading,
     /// What the monitoring read 30 s after the alert reached the webhook.
     during: Reading,
     /// System seconds from stopping the incident until its alert no longer fired in Prometheus.
     cleared: f64,
     /// The notifications received from the start of the incident on.
-    seen: Vec<Notification>,
+    seen: Vec<monlab::api::alerts::Notification>,
 }
 
 /// Runs a stack under load (seeded with `seed`), warms up, starts `incident` with
-/// `request`, waits (at most
-/// `limit`) until an alert of the severity the service names for it reaches the webhook,
-/// keeps it running 30 s more (nothing louder may follow), stops it, and waits (at most 6
-/// minutes) until `alert` no longer fires.
-async fn catch(
-    seed: u64,
-    incident: Incident,
-    request: Params,
-    alert: &str,
-    warmup: Duration,
-    limit: Duration,
-) -> Caught {
+/// `request`, waits (at most `limit`) until an alert of the severity the service names for
+/// it reaches the webhook, keeps it running 30 s more (nothing louder may follow), stops it,
+/// and waits (at most 6 minutes) until `alert` no longer fires; then checks that `alert` was
+/// the one that caught it (see [`assert_caught`]).
+async fn catch(case: Case) -> Caught {
+    let Case {
+        seed,
+        incident,
+        request,
+        alert,
+        warmup,
+        limit,
+    } = case;
+    let request = Params {
+        duration: request.duration.or(Some(Duration::from_secs(900))),
+        ..request
+    };
     let stack = Stack::warped(crate::incidents::SPEED, &[]);
     let k = stack.speed.get();
     let (stop_load, load) = start_load(&stack, seed);
@@ -187,47 +199,44 @@ async fn catch(
             .map_or("nothing".into(), ToString::to_string),
         row.fired
     );
-    Caught {
+    let caught = Caught {
+        alert,
         row,
         baseline,
         during,
         cleared,
         seen,
-    }
+    };
+    assert_caught(&caught);
+    caught
 }
 
 /// Scores one incident, started as `state` and ended at `end`, from the notifications seen
 /// on a system at time warp `k`.
 fn one_row(
     incident: Incident,
-    state: &IncidentState,
+    state: &monlab::api::incident::IncidentState,
     end: f64,
-    seen: &[Notification],
+    seen: &[monlab::api::alerts::Notification],
     k: u32,
-) -> Row {
-    let w = Window::from_state(incident, state, end);
+) -> monlab::api::scoreboard::Row {
+    let w = monlab::incident::score::Window::from_state(incident, state, end);
     scenario::score(&[w], seen, k).rows.remove(0)
 }
 
-/// The caught alert is `alert` at the expected severity, nothing louder fired, and normal
-/// traffic before read as normal.
-fn assert_caught(c: &Caught, alert: &str) {
+/// The caught alert is exactly `alert` at the expected severity, nothing louder fired, normal
+/// traffic before read as normal, and the alert cleared in time.
+fn assert_caught(c: &Caught) {
     let row = &c.row;
+    crate::support::alerts::assert_caught(row, c.alert);
     assert!(
         row.alert
             .as_ref()
-            .is_some_and(|a| a.name == alert && a.severity == Some(row.expected_severity)),
-        "{}: expected {alert} at {}, got {:?} (fired: {:?})",
+            .is_some_and(|a| a.name == c.alert && a.severity == Some(row.expected_severity)),
+        "{}: caught by another alert at {} (fired: {:?})",
         row.incident,
         row.expected_severity,
-        row.alert,
         row.fired
-    );
-    assert!(
-        row.over_severity.is_empty(),
-        "{}: higher-severity alerts fired: {:?}",
-        row.incident,
-        row.over_severity
     );
     let b = &c.baseline;
     // Drift is only judged on full windows, as the drift alerts do: PSI of n unchanged values
@@ -254,10 +263,10 @@ fn fired_names(c: &Caught) -> Vec<&str> {
         .collect()
 }
 
-/// The feature label of the first firing `alert` notification.
-fn feature_of(c: &Caught, alert: &str) -> Option<String> {
+/// The feature label of the first firing notification of the alert that caught it.
+fn feature_of(c: &Caught) -> Option<String> {
     c.seen.iter().flat_map(|n| &n.alerts).find_map(|a| {
-        (a.status == "firing" && a.labels.get("alertname").map(String::as_str) == Some(alert))
+        (a.status == "firing" && a.labels.get("alertname").map(String::as_str) == Some(c.alert))
             .then(|| a.labels.get("feature").cloned())
             .flatten()
     })
@@ -271,93 +280,73 @@ fn minutes(m: u64) -> Duration {
 /// about 0.16) is a moderate shift: minor, on that feature, and no major alert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderate_feature_drift_raises_a_minor_alert() {
-    let c = catch(
-        41,
-        Incident::FeatureDrift,
-        Params {
-            duration: Some(Duration::from_secs(900)),
-            ..Default::default()
-        },
-        "MonlabFeatureDrift",
-        Duration::from_secs(150),
-        minutes(7),
-    )
+    let c = catch(Case {
+        seed: 41,
+        incident: Incident::FeatureDrift,
+        request: Params::default(),
+        alert: "MonlabFeatureDrift",
+        warmup: Duration::from_secs(150),
+        limit: minutes(7),
+    })
     .await;
     assert_eq!(c.row.expected_severity, Severity::Minor);
     // The windows were full of normal traffic before the drift began.
     assert!(c.baseline.window >= 400.0, "{:?}", c.baseline);
-    assert_caught(&c, "MonlabFeatureDrift");
-    assert_eq!(
-        feature_of(&c, "MonlabFeatureDrift").as_deref(),
-        Some("income")
-    );
+    assert_eq!(feature_of(&c).as_deref(), Some("income"));
     assert!(c.during.psi > 0.1, "{:?}", c.during);
 }
 
 /// Age up one standard deviation (12 years, expected PSI about 1.9) is a large shift: major.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_feature_drift_opens_a_ticket() {
-    let c = catch(
-        42,
-        Incident::FeatureDrift,
-        Params {
-            duration: Some(Duration::from_secs(900)),
+    let c = catch(Case {
+        seed: 42,
+        incident: Incident::FeatureDrift,
+        request: Params {
             feature: Some("age".into()),
             shift: Some(1.0),
             ..Default::default()
         },
-        "MonlabFeatureDrift",
-        Duration::from_secs(150),
-        minutes(6),
-    )
+        alert: "MonlabFeatureDrift",
+        warmup: Duration::from_secs(150),
+        limit: minutes(6),
+    })
     .await;
     assert_eq!(c.row.expected_severity, Severity::Major);
     // The windows were full of normal traffic before the drift began.
     assert!(c.baseline.window >= 400.0, "{:?}", c.baseline);
-    assert_caught(&c, "MonlabFeatureDrift");
-    assert_eq!(feature_of(&c, "MonlabFeatureDrift").as_deref(), Some("age"));
+    assert_eq!(feature_of(&c).as_deref(), Some("age"));
     assert!(c.during.psi > 0.25, "{:?}", c.during);
 }
 
 /// Upstream stops sending income: the service imputes it, answers 200, and counts it missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_feature_opens_a_ticket() {
-    let c = catch(
-        43,
-        Incident::MissingFeature,
-        Params {
-            duration: Some(Duration::from_secs(900)),
-            ..Default::default()
-        },
-        "MonlabFeatureMissing",
-        Duration::from_secs(60),
-        minutes(6),
-    )
+    let c = catch(Case {
+        seed: 43,
+        incident: Incident::MissingFeature,
+        request: Params::default(),
+        alert: "MonlabFeatureMissing",
+        warmup: Duration::from_secs(60),
+        limit: minutes(6),
+    })
     .await;
-    assert_caught(&c, "MonlabFeatureMissing");
-    assert_eq!(
-        feature_of(&c, "MonlabFeatureMissing").as_deref(),
-        Some("income")
-    );
+    assert_eq!(feature_of(&c).as_deref(), Some("income"));
     assert!(c.during.missing > 0.2, "{:?}", c.during);
 }
 
 /// The model's scores collapse: every applicant approved, every answer 200, inputs normal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collapsed_outputs_open_a_ticket() {
-    let c = catch(
-        44,
-        Incident::OutputCollapse,
-        Params {
-            duration: Some(Duration::from_secs(900)),
-            ..Default::default()
-        },
-        "MonlabOutputCollapse",
-        Duration::from_secs(60),
-        minutes(6),
-    )
+    let c = catch(Case {
+        seed: 44,
+        incident: Incident::OutputCollapse,
+        request: Params::default(),
+        alert: "MonlabOutputCollapse",
+        warmup: Duration::from_secs(60),
+        limit: minutes(6),
+    })
     .await;
-    assert_caught(&c, "MonlabOutputCollapse");
     let names = fired_names(&c);
     assert!(
         !names.contains(&"MonlabFeatureDrift"),
@@ -375,19 +364,15 @@ async fn collapsed_outputs_open_a_ticket() {
 /// PromQL computes from the counters agree on normal traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concept_drift_is_seen_only_in_feedback() {
-    let c = catch(
-        45,
-        Incident::ConceptDrift,
-        Params {
-            duration: Some(Duration::from_secs(900)),
-            ..Default::default()
-        },
-        "MonlabModelQualityLow",
-        Duration::from_secs(120),
-        minutes(7),
-    )
+    let c = catch(Case {
+        seed: 45,
+        incident: Incident::ConceptDrift,
+        request: Params::default(),
+        alert: "MonlabModelQualityLow",
+        warmup: Duration::from_secs(120),
+        limit: minutes(7),
+    })
     .await;
-    assert_caught(&c, "MonlabModelQualityLow");
     assert_eq!(fired_names(&c), vec!["MonlabModelQualityLow"]);
     let b = &c.baseline;
     assert!(
@@ -461,12 +446,7 @@ async fn feedback_and_bad_input_over_http() {
     let body: serde_json::Value = nan.json().await.unwrap();
     assert_eq!(body["field"], "age", "{body}");
 
-    let incidents: serde_json::Value = reqwest::get(m.url("/incidents"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let incidents: serde_json::Value = get_json(&m.url("/incidents")).await;
     assert_eq!(incidents["incidents"], serde_json::json!([]));
     let admin = monlab::scenario::client::AdminClient::new(
         &m.url(""),
@@ -479,12 +459,7 @@ async fn feedback_and_bad_input_over_http() {
     };
     let state = admin.start("feature-drift", &req).await.unwrap().state;
     assert_eq!(state.severity, Severity::Major);
-    let incidents: serde_json::Value = reqwest::get(m.url("/incidents"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let incidents: serde_json::Value = get_json(&m.url("/incidents")).await;
     assert_eq!(incidents["incidents"][0]["params"]["feature"], "debt_ratio");
     assert_eq!(incidents["incidents"][0]["params"]["shift"], -1.0);
     // Starting and stopping stay behind the token.
@@ -495,12 +470,7 @@ async fn feedback_and_bad_input_over_http() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let text = reqwest::get(m.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&m.url("/metrics")).await;
     let get = |s: &str| series_value(&text, s);
     assert_eq!(
         get(r#"monlab_model_feedback_total{source="model",decision="decline",outcome="default"}"#),

@@ -2,72 +2,49 @@
 //! ```` ```promql ```` examples in the docs. Used by the live stack test, which checks that each
 //! parses and returns data, and that each metric it names is exposed.
 
+use crate::support::files::{files_under, read_yaml, repo_path, repo_root};
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{walk_expr, ExprVisitor};
-use std::path::{Path, PathBuf};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+/// Every rule (recording or alerting) of every rule file in `deploy/prometheus/rules`.
+pub fn shipped_rules() -> Vec<serde_yaml::Value> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == ext) {
-                out.push(p);
-            }
+    for file in files_under(&repo_path("deploy/prometheus/rules"), ".yml") {
+        let doc = read_yaml(&file);
+        for group in doc["groups"].as_sequence().into_iter().flatten() {
+            out.extend(group["rules"].as_sequence().into_iter().flatten().cloned());
         }
     }
-    out.sort();
     out
 }
 
 /// (where, expression) for every recording and alert rule.
 pub fn rule_expressions() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for file in files_under(&repo().join("deploy/prometheus/rules"), "yml") {
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        for group in doc["groups"].as_sequence().into_iter().flatten() {
-            for rule in group["rules"].as_sequence().into_iter().flatten() {
-                let name = rule["record"]
-                    .as_str()
-                    .or_else(|| rule["alert"].as_str())
-                    .unwrap_or("?");
-                let expr = rule["expr"].as_str().expect("every rule has an expr");
-                out.push((format!("rule {name}"), expr.to_string()));
-            }
-        }
-    }
-    out
+    shipped_rules()
+        .iter()
+        .map(|rule| {
+            let name = rule["record"]
+                .as_str()
+                .or_else(|| rule["alert"].as_str())
+                .unwrap_or("?");
+            let expr = rule["expr"].as_str().expect("every rule has an expr");
+            (format!("rule {name}"), expr.to_string())
+        })
+        .collect()
 }
 
 /// The names recorded by recording rules.
 pub fn recorded_names() -> Vec<String> {
-    let mut out = Vec::new();
-    for file in files_under(&repo().join("deploy/prometheus/rules"), "yml") {
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        for group in doc["groups"].as_sequence().into_iter().flatten() {
-            for rule in group["rules"].as_sequence().into_iter().flatten() {
-                if let Some(r) = rule["record"].as_str() {
-                    out.push(r.to_string());
-                }
-            }
-        }
-    }
-    out
+    shipped_rules()
+        .iter()
+        .filter_map(|rule| rule["record"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// (where, expression) for every ```` ```promql ```` block in `docs/` and the README.
 pub fn doc_expressions() -> Vec<(String, String)> {
-    let mut files = files_under(&repo().join("docs"), "md");
-    files.push(repo().join("README.md"));
+    let mut files = files_under(&repo_path("docs"), ".md");
+    files.push(repo_path("README.md"));
     let mut out = Vec::new();
     for file in files {
         let Ok(text) = std::fs::read_to_string(&file) else {
@@ -79,7 +56,7 @@ pub fn doc_expressions() -> Vec<(String, String)> {
                 (None, l) if l.starts_with("```promql") => block = Some(String::new()),
                 (Some(b), l) if l.starts_with("```") => {
                     let name = file
-                        .strip_prefix(repo())
+                        .strip_prefix(repo_root())
                         .unwrap_or(&file)
                         .display()
                         .to_string();

@@ -16,9 +16,13 @@
 //! - Ctrl-C is SIGINT to `monlab up`'s process group, as a terminal sends it; afterwards no
 //!   process may be left in the namespace.
 
-use crate::harness::{monlab_bin, require_tool, temp_dir, Proc};
+use crate::harness::{http_get, monlab_bin, require_tool, temp_dir, Proc};
+use crate::support::command::run;
+use crate::support::files::{read_text, repo_path, repo_root};
+use crate::support::procs::processes;
+use crate::support::up::banner_urls;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -37,10 +41,6 @@ const TOKEN_PLACEHOLDER: &str = "MONLAB_ADMIN_TOKEN=…";
 
 /// Marks the start of each README command in a block's output.
 const MARK: &str = "[readme]";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The commands of every ```sh block of the README, one list per block, comments dropped
 /// and `\` continuations joined.
@@ -107,9 +107,7 @@ fn is_up(command: &str) -> bool {
 }
 
 fn readme() -> Readme {
-    let path = repo().join("README.md");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = read_text(&repo_path("README.md"));
     let blocks = sh_blocks(&text);
     let all: Vec<&String> = blocks.iter().flatten().collect();
     let has = |c: &String, flag: &str| c.split_whitespace().any(|w| w == flag);
@@ -194,7 +192,7 @@ fn working_copy() -> tempfile::TempDir {
         }
     }
     let dir = temp_dir("monlab-readme");
-    copy(&repo(), dir.path());
+    copy(&repo_root(), dir.path());
     dir
 }
 
@@ -388,59 +386,16 @@ impl Up {
 
 /// Every live process in the network namespace `netns`, as (pid, command line).
 fn processes_in(netns: &str) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        // A zombie (or a process gone meanwhile) no longer has a namespace to read.
-        let Ok(ns) = std::fs::read_link(entry.path().join("ns/net")) else {
-            continue;
-        };
-        if ns.display().to_string() == netns {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            out.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|p| p.netns.as_deref() == Some(netns))
+        .map(|p| (p.pid, p.cmdline))
+        .collect()
 }
 
 /// `'text'` for bash.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// GETs an `http://host:port/path` URL with HTTP/1.0 (so no chunked body) and returns the
-/// status and the body.
-fn http_get(url: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut s = std::net::TcpStream::connect(host)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {head}")))?;
-    Ok((status, body.to_string()))
-}
-
-/// The URLs a banner prints (the "break it" line's is an argument, not a place to open).
-fn banner_urls(banner: &str) -> Vec<String> {
-    banner
-        .lines()
-        .filter(|l| !l.contains("break it"))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-        .map(str::to_string)
-        .collect()
 }
 
 /// The time of each README command's start in a block's output, as (seconds, command).
@@ -456,7 +411,7 @@ fn command_times(out: &str) -> Vec<(u64, String)> {
 
 #[test]
 fn the_readme_scripts_it_does_not_run_exist_and_parse() {
-    let blocks = sh_blocks(&std::fs::read_to_string(repo().join("README.md")).unwrap());
+    let blocks = sh_blocks(&read_text(&repo_path("README.md")));
     let shown: Vec<&String> = blocks.iter().flatten().collect();
     assert!(
         shown.iter().any(|c| c.as_str() == "scripts/up")
@@ -464,18 +419,19 @@ fn the_readme_scripts_it_does_not_run_exist_and_parse() {
         "the README opens with scripts/up and scripts/test: {shown:?}"
     );
     for (script, why) in NOT_RUN {
-        let path = repo().join(script);
+        let path = repo_path(script);
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&path)
                 .unwrap_or_else(|e| panic!("{script} (not run here: {why}): {e}"))
                 .permissions(),
         );
         assert!(mode & 0o111 != 0, "{script} is not executable");
-        let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
-        assert!(check.status.success(), "bash -n {script}: {check:?}");
+        let mut check = Command::new("bash");
+        check.arg("-n").arg(&path);
+        run(check).success();
     }
     // scripts/up hands over to the `monlab up` that the tests below run.
-    let up = std::fs::read_to_string(repo().join("scripts/up")).unwrap();
+    let up = read_text(&repo_path("scripts/up"));
     let last = up
         .lines()
         .rev()

@@ -2,7 +2,8 @@
 //! non-default distributions gets a few thousand requests, and the families and parameters
 //! come back within what the sample size allows; every failure is one line with exit 2.
 
-use crate::harness::{drive, free_port, monlab_command, Stack};
+use crate::harness::{drive, free_port, Stack};
+use crate::support::command::{run_monlab, Ran};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -10,16 +11,9 @@ const VALUE: &str = "lognormal(mu=2, sigma=0.4)";
 const DELAY: &str = "gamma(shape=3, scale=0.002)";
 const REQUESTS: usize = 4000;
 
-/// Runs `monlab recover` with `args`; returns (exit code, stdout, stderr).
-fn recover(args: &[&str]) -> (i32, String, String) {
-    let mut all = vec!["recover"];
-    all.extend_from_slice(args);
-    let out = monlab_command(&all).output().expect("monlab runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs `monlab recover <args>`.
+fn recover(args: &[&str]) -> Ran {
+    run_monlab(&[&["recover"], args].concat(), &[])
 }
 
 /// Standard errors of the continuous-data MLE for n observations, from the Fisher information:
@@ -53,14 +47,7 @@ fn num(v: &Value) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovers_families_and_parameters_from_native_and_classic_histograms() {
     let stack = Stack::start(&["--value", VALUE, "--delay", DELAY, "--seed", "7"]);
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     let statuses = drive(&stack.monlab.url("/random"), 500.0, REQUESTS).await;
     assert!(
         statuses.iter().all(|s| *s == 200),
@@ -77,7 +64,7 @@ async fn recovers_families_and_parameters_from_native_and_classic_histograms() {
         .await;
     let dir = crate::harness::temp_dir("monlab-recover");
     let picture = dir.path().join("recovered.png");
-    let (code, out, err) = recover(&[
+    let out = recover(&[
         "--prometheus",
         &stack.prom_url,
         "--window",
@@ -85,8 +72,8 @@ async fn recovers_families_and_parameters_from_native_and_classic_histograms() {
         "--json",
         "--plot",
         picture.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "recover failed: {err}");
+    ])
+    .success();
     let report: Value = serde_json::from_str(&out).expect("recover --json prints JSON");
     assert_eq!(report["truth"]["known"], true, "{}", report["truth"]);
     assert!(report["truth"]["origin"]
@@ -175,14 +162,7 @@ async fn every_failure_is_one_line_and_exit_2() {
         .unwrap()
         .as_secs()
         - 3600;
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     let statuses = drive(&stack.monlab.url("/random"), 100.0, 20).await;
     assert!(statuses.iter().all(|s| *s == 200));
     stack
@@ -227,21 +207,26 @@ async fn every_failure_is_one_line_and_exit_2() {
         (vec!["--metric", "latency"], "invalid --metric"),
     ];
     for (args, want) in cases {
-        let (code, out, err) = recover(&args);
+        let Ran {
+            code,
+            stdout: out,
+            stderr: err,
+            ..
+        } = recover(&args);
         assert_eq!(code, 2, "{args:?}: exit {code}, stderr {err}");
         assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
         assert!(out.is_empty(), "{args:?} printed {out:?}");
     }
     // With the threshold lowered the same 20 observations are answered, truth included.
-    let (code, out, err) = recover(&[
+    let out = recover(&[
         "--prometheus",
         prom,
         "--min-samples",
         "20",
         "--metric",
         "value",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    ])
+    .success();
     assert!(out.contains("samples    20 in"), "{out}");
 }

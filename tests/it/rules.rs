@@ -4,11 +4,13 @@
 //! Runs `promtool` (Debian `prometheus`) and `amtool` (Debian `prometheus-alertmanager`) on
 //! the files in `deploy/`; no process is started.
 
-use crate::harness::{require_tool, temp_dir};
+use crate::harness::{require_tool, temp_dir, write_file};
+use crate::support::command::run;
+use crate::support::files::{deploy_dir, files_under, read_text, read_yaml, repo_path};
 use monlab::warp::{self, Speed, Units};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const SEVERITIES: [&str; 3] = ["critical", "major", "minor"];
@@ -18,29 +20,24 @@ const WATCHDOG: &str = "Watchdog";
 
 #[test]
 fn prometheus_config_is_valid() {
-    run_ok(
-        Command::new(promtool())
-            .args(["check", "config"])
-            .arg(deploy("prometheus/prometheus.yml")),
-    );
+    let mut cmd = Command::new(promtool());
+    cmd.args(["check", "config"])
+        .arg(deploy("prometheus/prometheus.yml"));
+    run(cmd).success();
 }
 
 #[test]
 fn rule_files_are_valid() {
-    run_ok(
-        Command::new(promtool())
-            .args(["check", "rules"])
-            .args(rule_files()),
-    );
+    let mut cmd = Command::new(promtool());
+    cmd.args(["check", "rules"]).args(rule_files());
+    run(cmd).success();
 }
 
 #[test]
 fn rule_unit_tests_pass() {
-    run_ok(
-        Command::new(promtool())
-            .args(["test", "rules"])
-            .args(rule_tests()),
-    );
+    let mut cmd = Command::new(promtool());
+    cmd.args(["test", "rules"]).args(rule_tests());
+    run(cmd).success();
 }
 
 #[test]
@@ -79,12 +76,12 @@ fn every_alert_has_severity_annotations_and_a_runbook() {
                 "{name}: runbook_url is {:?}, expected {runbook:?}",
                 note("runbook_url")
             ));
-        } else if !root().join(&runbook).is_file() {
+        } else if !repo_path(&runbook).is_file() {
             problems.push(format!("{name}: {runbook} does not exist"));
         }
     }
     let names: BTreeSet<String> = alert_names().iter().map(|n| n.to_lowercase()).collect();
-    for page in files_ending(&root().join("docs/runbooks"), ".md") {
+    for page in files_under(&repo_path("docs/runbooks"), ".md") {
         let stem = page
             .file_stem()
             .and_then(|s| s.to_str())
@@ -135,18 +132,17 @@ fn every_alert_is_tested_firing_and_quiet() {
 
 #[test]
 fn alertmanager_config_is_valid() {
-    run_ok(
-        Command::new(amtool())
-            .arg("check-config")
-            .arg(deploy("alertmanager/alertmanager.yml")),
-    );
+    let mut cmd = Command::new(amtool());
+    cmd.arg("check-config")
+        .arg(deploy("alertmanager/alertmanager.yml"));
+    run(cmd).success();
 }
 
 /// Each line of `deploy/alertmanager/tests/routes.txt` is `<receiver> <label=value>...`.
 #[test]
 fn alerts_route_to_the_expected_receiver() {
     let path = deploy("alertmanager/tests/routes.txt");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = read_text(&path);
     let cases: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -164,12 +160,11 @@ fn alerts_route_to_the_expected_receiver() {
     for case in cases {
         let mut words = case.split_whitespace();
         let receiver = words.next().unwrap_or_default();
-        run_ok(
-            Command::new(amtool())
-                .args(["config", "routes", "test", config.as_str()])
-                .arg(format!("--verify.receivers={receiver}"))
-                .args(words),
-        );
+        let mut cmd = Command::new(amtool());
+        cmd.args(["config", "routes", "test", config.as_str()])
+            .arg(format!("--verify.receivers={receiver}"))
+            .args(words);
+        run(cmd).success();
     }
 }
 
@@ -181,7 +176,7 @@ const SPEEDS: [u32; 4] = [1, 5, 15, 60];
 /// system time compared with a fixed number, no rate printed in an alert's text.
 #[test]
 fn shipped_rules_are_scale_invariant() {
-    let texts: Vec<String> = rule_files().iter().map(|f| read(f)).collect();
+    let texts: Vec<String> = rule_files().iter().map(|f| read_text(f)).collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let findings = warp::audit_rules(&texts).expect("the rule files scale");
     assert!(
@@ -202,7 +197,7 @@ fn shipped_rules_are_scale_invariant() {
 fn rule_unit_tests_pass_at_every_speed() {
     let rules: Vec<(PathBuf, String)> = rule_files()
         .into_iter()
-        .map(|f| (f.clone(), read(&f)))
+        .map(|f| (f.clone(), read_text(&f)))
         .collect();
     let texts: Vec<&str> = rules.iter().map(|(_, t)| t.as_str()).collect();
     let units = Units::from_rules(&texts).expect("the rule files parse");
@@ -214,48 +209,37 @@ fn rule_unit_tests_pass_at_every_speed() {
         std::fs::create_dir(&rules_dir).expect("a rules folder");
         let mut scaled_rules = Vec::new();
         for (file, text) in &rules {
-            let out = rules_dir.join(file.file_name().expect("a file name"));
             let scaled = warp::scale_rules(text, speed)
                 .unwrap_or_else(|e| panic!("K={k}: {}: {e}", file.display()));
-            write(&out, &scaled);
-            scaled_rules.push(out);
+            scaled_rules.push(write_file(&rules_dir, file_name(file), &scaled));
         }
         let mut scaled_tests = Vec::new();
         for file in rule_tests() {
-            let out = dir.path().join(file.file_name().expect("a file name"));
-            let scaled = warp::scale_rule_test(&read(&file), speed, &units, &rules_dir)
+            let scaled = warp::scale_rule_test(&read_text(&file), speed, &units, &rules_dir)
                 .unwrap_or_else(|e| panic!("K={k}: {}: {e}", file.display()));
-            write(&out, &scaled);
-            scaled_tests.push(out);
+            scaled_tests.push(write_file(dir.path(), file_name(&file), &scaled));
         }
-        let config = dir.path().join("prometheus.yml");
         let scaled =
-            warp::scale_prometheus_config(&read(&deploy("prometheus/prometheus.yml")), speed)
+            warp::scale_prometheus_config(&read_text(&deploy("prometheus/prometheus.yml")), speed)
                 .unwrap_or_else(|e| panic!("K={k}: prometheus.yml: {e}"));
-        write(&config, &scaled);
+        let config = write_file(dir.path(), "prometheus.yml", &scaled);
 
+        let check = |args: &[&str], files: &[PathBuf]| {
+            let mut cmd = Command::new(promtool());
+            cmd.args(args).args(files);
+            run(cmd)
+        };
         let checks = [
-            Command::new(promtool())
-                .args(["check", "rules"])
-                .args(&scaled_rules)
-                .output(),
-            Command::new(promtool())
-                .args(["check", "config"])
-                .arg(&config)
-                .output(),
-            Command::new(promtool())
-                .args(["test", "rules"])
-                .args(&scaled_tests)
-                .output(),
+            check(&["check", "rules"], &scaled_rules),
+            check(&["check", "config"], &[config]),
+            check(&["test", "rules"], &scaled_tests),
         ];
         for out in checks {
-            let out = out.expect("promtool runs");
-            if !out.status.success() {
+            if out.code != 0 {
                 failures.push(format!(
-                    "at speed K={k} ({}):\n{}{}",
+                    "at speed K={k} ({}):\n{}",
                     dir.path().display(),
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    out.printed()
                 ));
             }
         }
@@ -270,24 +254,24 @@ fn rule_unit_tests_pass_at_every_speed() {
 
 #[test]
 fn alertmanager_config_is_valid_at_every_speed() {
-    let text = read(&deploy("alertmanager/alertmanager.yml"));
+    let text = read_text(&deploy("alertmanager/alertmanager.yml"));
     for k in SPEEDS {
         let speed = Speed::new(k).expect("a valid speed");
         let dir = temp_dir(&format!("warp-am-{k}-"));
-        let file = dir.path().join("alertmanager.yml");
         let scaled = warp::scale_alertmanager(&text, speed)
             .unwrap_or_else(|e| panic!("K={k}: alertmanager.yml: {e}"));
-        write(&file, &scaled);
-        run_ok(Command::new(amtool()).arg("check-config").arg(&file));
+        let file = write_file(dir.path(), "alertmanager.yml", &scaled);
+        let mut cmd = Command::new(amtool());
+        cmd.arg("check-config").arg(&file);
+        run(cmd).success();
     }
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// The file name of `path`, which has one.
+fn file_name(path: &std::path::Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .expect("a UTF-8 file name")
 }
 
 fn promtool() -> PathBuf {
@@ -298,16 +282,12 @@ fn amtool() -> PathBuf {
     require_tool("amtool", "prometheus-alertmanager")
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn deploy(path: &str) -> PathBuf {
-    root().join("deploy").join(path)
+    deploy_dir().join(path)
 }
 
 fn rule_files() -> Vec<PathBuf> {
-    let files = files_ending(&deploy("prometheus/rules"), ".yml");
+    let files = files_under(&deploy("prometheus/rules"), ".yml");
     assert!(
         !files.is_empty(),
         "no rule files in deploy/prometheus/rules"
@@ -316,7 +296,7 @@ fn rule_files() -> Vec<PathBuf> {
 }
 
 fn rule_tests() -> Vec<PathBuf> {
-    let files = files_ending(&deploy("prometheus/tests"), ".test.yml");
+    let files = files_under(&deploy("prometheus/tests"), ".test.yml");
     assert!(
         !files.is_empty(),
         "no *.test.yml in deploy/prometheus/tests"
@@ -326,18 +306,10 @@ fn rule_tests() -> Vec<PathBuf> {
 
 /// Every alerting rule (a mapping with an `alert` key) of every rule file.
 fn alerts() -> Vec<Value> {
-    let mut alerts = Vec::new();
-    for file in rule_files() {
-        let doc = read_yaml(&file);
-        for group in seq(&doc["groups"]) {
-            alerts.extend(
-                seq(&group["rules"])
-                    .iter()
-                    .filter(|r| r["alert"].is_string())
-                    .cloned(),
-            );
-        }
-    }
+    let alerts: Vec<Value> = crate::promql::shipped_rules()
+        .into_iter()
+        .filter(|r| r["alert"].is_string())
+        .collect();
     assert!(!alerts.is_empty(), "the rule files hold no alert");
     alerts
 }
@@ -349,39 +321,7 @@ fn alert_names() -> Vec<String> {
         .collect()
 }
 
-/// The files directly in `dir` whose name ends with `suffix`, sorted.
-fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
-        .collect();
-    files.sort();
-    files
-}
-
-fn read_yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// The items of a YAML sequence; nothing for a missing key or another type.
 fn seq(value: &Value) -> &[Value] {
     value.as_sequence().map(Vec::as_slice).unwrap_or_default()
-}
-
-/// Runs `cmd` and fails the test with its command line and output unless it exits 0.
-fn run_ok(cmd: &mut Command) -> String {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{shown} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }

@@ -1,16 +1,8 @@
 //! `monlab serve` over real HTTP: golden signals, bounded labels, shedding, shutdown, bad input.
 
-use crate::harness::{require_tool, series_value, Monlab};
+use crate::harness::{get_json, get_text, require_tool, series_value, Monlab};
+use crate::support::command::{run_monlab, run_with_input};
 use std::time::{Duration, Instant};
-
-async fn metrics_text(m: &Monlab) -> String {
-    reqwest::get(m.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_rise_by_exactly_the_requests_sent() {
@@ -27,7 +19,7 @@ async fn counters_rise_by_exactly_the_requests_sent() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
-    let text = metrics_text(&m).await;
+    let text = get_text(&m.url("/metrics")).await;
     let get = |s: &str| series_value(&text, s);
     assert_eq!(
         get(r#"monlab_http_requests_total{method="GET",route="/random",code="200"}"#),
@@ -80,7 +72,7 @@ async fn reported_delay_matches_the_time_taken() {
 async fn random_paths_add_only_the_unmatched_series() {
     let m = Monlab::start(&["--delay", "constant(value=0)"]);
     let client = reqwest::Client::new();
-    let before = metrics_text(&m)
+    let before = get_text(&m.url("/metrics"))
         .await
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -93,7 +85,7 @@ async fn random_paths_add_only_the_unmatched_series() {
             .unwrap();
         assert_eq!(r.status(), 404);
     }
-    let text = metrics_text(&m).await;
+    let text = get_text(&m.url("/metrics")).await;
     let unmatched: Vec<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && l.contains("unmatched"))
@@ -163,7 +155,7 @@ async fn sheds_above_the_concurrency_limit() {
     }
     // Scrapes and health checks are not limited, even while saturated.
     assert_eq!(reqwest::get(m.url("/healthz")).await.unwrap().status(), 200);
-    let text = metrics_text(&m).await;
+    let text = get_text(&m.url("/metrics")).await;
     assert_eq!(
         series_value(&text, r#"monlab_http_requests_shed_total{route="/random"}"#),
         16.0
@@ -175,7 +167,7 @@ async fn sheds_above_the_concurrency_limit() {
     for t in slow {
         assert_eq!(t.await.unwrap(), 200);
     }
-    let text = metrics_text(&m).await;
+    let text = get_text(&m.url("/metrics")).await;
     assert_eq!(
         series_value(
             &text,
@@ -320,7 +312,7 @@ async fn bad_input_gets_json_errors_and_never_a_5xx() {
             "{body} lacks {names}"
         );
     }
-    let text = metrics_text(&m).await;
+    let text = get_text(&m.url("/metrics")).await;
     assert!(
         !text
             .lines()
@@ -353,26 +345,13 @@ async fn exposition_passes_promtool_in_every_text_format() {
         ct.starts_with("text/plain; version=0.0.4"),
         "answered as {ct}"
     );
-    let mut child = std::process::Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut check = std::process::Command::new(&promtool);
+    check.args(["check", "metrics"]);
+    let out = run_with_input(check, &body);
     assert!(
-        out.status.success(),
-        "promtool check metrics failed: {}{}\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        out.code == 0,
+        "promtool check metrics failed: {}\n{body}",
+        out.printed()
     );
     assert!(body.contains("# TYPE monlab_random_recent_delay_seconds summary"));
     assert!(body.contains("monlab_build_info{"));
@@ -403,12 +382,7 @@ async fn distributions_endpoint_tells_the_truth() {
         "--seed",
         "9",
     ]);
-    let d: serde_json::Value = reqwest::get(m.url("/distributions"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: serde_json::Value = get_json(&m.url("/distributions")).await;
     assert_eq!(
         d["value"]["spec"],
         "mixture(0.5*normal(mean=0, std_dev=1), 0.5*normal(mean=10, std_dev=1))"
@@ -432,12 +406,7 @@ async fn incidents_reach_every_peer_and_a_missing_peer_is_named() {
         &format!("http://{}", b.addr),
     ]);
     async fn active(m: &Monlab) -> bool {
-        let body: serde_json::Value = reqwest::get(m.url("/incidents"))
-            .await
-            .expect("the service answers")
-            .json()
-            .await
-            .expect("a JSON list");
+        let body: serde_json::Value = get_json(&m.url("/incidents")).await;
         body["incidents"]
             .as_array()
             .is_some_and(|l| l.iter().any(|i| i["name"] == "auth-down"))
@@ -447,15 +416,8 @@ async fn incidents_reach_every_peer_and_a_missing_peer_is_named() {
         args.extend_from_slice(action);
         let url = m.url("");
         args.extend_from_slice(&["--url", &url]);
-        let out = crate::harness::monlab_command(&args)
-            .env("MONLAB_ADMIN_TOKEN", token)
-            .output()
-            .expect("monlab runs");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let ran = run_monlab(&args, &[("MONLAB_ADMIN_TOKEN", token)]);
+        (ran.code, ran.printed())
     };
 
     let (code, out) = incident(&a, &["start", "auth-down", "--for", "2m"]);

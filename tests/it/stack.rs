@@ -2,8 +2,12 @@
 //! stored, the recorded error ratio follows real errors, every shipped expression returns
 //! data, an alert travels to the webhook and back, and `monlab up` cleans up after itself.
 
-use crate::harness::{background_traffic, drive, Stack};
+use crate::harness::{background_traffic, drive, get_json, get_text, Proc, Stack};
 use crate::promql;
+use crate::support::alerts::wait_for_notification;
+use crate::support::command::run_monlab;
+use crate::support::procs::{self, processes};
+use crate::support::up::{banner_urls, start_up, UpPorts};
 use monlab::api::incident::Params;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,14 +15,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_holds_what_was_sent_and_the_error_ratio_follows_real_errors() {
     let stack = Stack::start(&["--delay", "uniform(low=0.001, high=0.01)"]);
-    stack
-        .wait_until(
-            "target up",
-            r#"up{job="monlab"} == 1"#,
-            Duration::from_secs(30),
-            |r| !r.is_empty(),
-        )
-        .await;
+    stack.wait_for_target_up().await;
     let statuses = drive(&stack.monlab.url("/random"), 50.0, 200).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     stack
@@ -119,7 +116,13 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
         .await
         .unwrap();
 
-    let fired = wait_for_notification(&admin, "MonlabHighErrorRatio", "firing", 300).await;
+    let fired = wait_for_notification(
+        &admin,
+        "MonlabHighErrorRatio",
+        "firing",
+        Duration::from_secs(300),
+    )
+    .await;
     assert_eq!(fired.receiver, "page");
     let alert = fired
         .alerts
@@ -128,12 +131,7 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
         .unwrap();
     assert_eq!(alert.labels["severity"], "critical");
     assert!(alert.annotations["runbook_url"].ends_with("monlabhigherrorratio.md"));
-    let am: serde_json::Value = reqwest::get(format!("{}/api/v2/alerts", stack.am_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let am: serde_json::Value = get_json(&format!("{}/api/v2/alerts", stack.am_url)).await;
     assert!(
         am.as_array()
             .unwrap()
@@ -143,22 +141,12 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     );
 
     // One batch run on the push path, so the batch job's series exist too.
-    let batch = crate::harness::monlab_command(&[
-        "batch",
-        "--pushgateway",
-        &stack.pg_url,
-        "--rows",
-        "1000",
-    ])
-    .output()
-    .unwrap();
-    assert!(batch.status.success(), "{batch:?}");
-    let heartbeat: serde_json::Value = reqwest::get(stack.monlab.url("/alerts/heartbeat"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    run_monlab(
+        &["batch", "--pushgateway", &stack.pg_url, "--rows", "1000"],
+        &[],
+    )
+    .success();
+    let heartbeat: serde_json::Value = get_json(&stack.monlab.url("/alerts/heartbeat")).await;
     assert!(
         heartbeat["count"].as_u64().unwrap_or(0) >= 1,
         "no Watchdog heartbeat: {heartbeat}"
@@ -168,7 +156,13 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     check_every_expression(&stack).await;
 
     admin.stop("error-share").await.unwrap();
-    let resolved = wait_for_notification(&admin, "MonlabHighErrorRatio", "resolved", 300).await;
+    let resolved = wait_for_notification(
+        &admin,
+        "MonlabHighErrorRatio",
+        "resolved",
+        Duration::from_secs(300),
+    )
+    .await;
     assert_eq!(resolved.receiver, "page");
 
     // The performance review of this run finds the incident and the alert that caught it.
@@ -189,50 +183,13 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
     assert!(!counts.contains_key(&0), "transport errors: {counts:?}");
 }
 
-async fn wait_for_notification(
-    admin: &monlab::scenario::client::AdminClient,
-    alertname: &str,
-    status: &str,
-    secs: u64,
-) -> monlab::api::alerts::Notification {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let seen = admin.notifications(0).await.unwrap();
-        if let Some(n) = seen.iter().find(|n| {
-            n.alerts.iter().any(|a| {
-                a.status == status
-                    && a.labels.get("alertname").map(String::as_str) == Some(alertname)
-            })
-        }) {
-            return n.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {status} notification of {alertname} within {secs} s; received: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
 /// Every shipped expression parses; recording rules, dashboard and doc queries return data;
 /// for alert rules each selector returns data (an alert's condition is quiet when all is
 /// well); every raw metric name appears in `/metrics`.
 async fn check_every_expression(stack: &Stack) {
-    let mut exposition = reqwest::get(stack.monlab.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut exposition = get_text(&stack.monlab.url("/metrics")).await;
     // Batch metrics live on the Pushgateway, not on the service.
-    exposition.push_str(
-        &reqwest::get(format!("{}/metrics", stack.pg_url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    exposition.push_str(&get_text(&format!("{}/metrics", stack.pg_url)).await);
     let recorded: BTreeSet<String> = promql::recorded_names().into_iter().collect();
     let builtin = [
         "up",
@@ -267,53 +224,26 @@ async fn check_every_expression(stack: &Stack) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Starts `monlab up` on free ports in a fresh data folder; returns it with its printout.
-fn start_up(extra: &[&str]) -> (crate::harness::Proc, tempfile::TempDir, u16, String) {
+/// Starts `monlab up` (1 s intervals) on free ports in a fresh data folder; returns it with
+/// the folder, its ports and its printout.
+fn start_up_fresh(extra: &[&str]) -> (Proc, tempfile::TempDir, UpPorts, String) {
     let data = crate::harness::temp_dir("monlab-up");
-    let (up, port, out) = start_up_in(extra, data.path());
-    (up, data, port, out)
+    let (up, ports, out) = start_up_1s(extra, data.path());
+    (up, data, ports, out)
 }
 
-/// Starts `monlab up` on free ports with the data folder `data`.
-fn start_up_in(extra: &[&str], data: &std::path::Path) -> (crate::harness::Proc, u16, String) {
-    use crate::harness::{free_port, monlab_command, Proc};
-    let deploy = crate::harness::deploy_dir();
-    let (port, pport, aport) = (free_port(), free_port(), free_port());
-    let mut args: Vec<String> = vec![
-        "up".into(),
-        "--deploy".into(),
-        deploy.display().to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--port".into(),
-        port.to_string(),
-        "--prometheus-port".into(),
-        pport.to_string(),
-        "--alertmanager-port".into(),
-        aport.to_string(),
-        "--pushgateway-port".into(),
-        free_port().to_string(),
-        "--interval".into(),
-        "1s".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = monlab_command(&args);
-    cmd.current_dir(data);
-    let mut up = Proc::spawn(cmd);
-    let out = up.wait_for_output("data, logs", Duration::from_secs(90));
-    (up, port, out)
+/// Starts `monlab up` (1 s intervals) on free ports with the data folder `data`.
+fn start_up_1s(extra: &[&str], data: &std::path::Path) -> (Proc, UpPorts, String) {
+    let ports = UpPorts::free();
+    let args = [&["--interval", "1s"], extra].concat();
+    let (up, out) = start_up(data, ports, &args, Duration::from_secs(90));
+    (up, ports, out)
 }
 
 #[test]
 fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
-    let (mut up, data, port, out) = start_up(&["--load-rate", "10"]);
-    let urls: Vec<String> = out
-        .lines()
-        .filter(|l| !l.contains("break it"))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-        .map(str::to_string)
-        .collect();
+    let (mut up, data, ports, out) = start_up_fresh(&["--load-rate", "10"]);
+    let urls = banner_urls(&out);
     assert!(urls.len() >= 5, "printed URLs: {urls:?}\n{out}");
     for url in &urls {
         // Prometheus's root redirects to its UI; anything else must answer 200.
@@ -332,7 +262,7 @@ fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
     }
     let children = pids_mentioning(&[
         &data.path().display().to_string(),
-        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{}", ports.service),
     ]);
     assert!(children.len() >= 3, "children found: {children:?}");
     up.signal("TERM");
@@ -347,10 +277,10 @@ fn monlab_up_serves_its_urls_and_leaves_nothing_behind() {
 
 #[test]
 fn even_a_killed_monlab_up_leaves_nothing_behind() {
-    let (mut up, data, port, _) = start_up(&["--load-rate", "0"]);
+    let (mut up, data, ports, _) = start_up_fresh(&["--load-rate", "0"]);
     let children = pids_mentioning(&[
         &data.path().display().to_string(),
-        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{}", ports.service),
     ]);
     assert!(children.len() >= 3, "children found: {children:?}");
     up.signal("KILL");
@@ -365,13 +295,7 @@ fn assert_all_gone(pids: Vec<u32>) {
         let left: Vec<u32> = pids
             .iter()
             .copied()
-            .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-            .filter(|p| {
-                // A zombie waiting for its reaper is gone in every sense that matters.
-                std::fs::read_to_string(format!("/proc/{p}/stat"))
-                    .map(|s| !s.contains(") Z "))
-                    .unwrap_or(false)
-            })
+            .filter(|p| procs::is_running(*p))
             .collect();
         if left.is_empty() {
             return;
@@ -384,23 +308,13 @@ fn assert_all_gone(pids: Vec<u32>) {
     }
 }
 
-/// Processes whose command line mentions any of `needles`.
+/// Processes (but `monlab up` itself) whose command line mentions any of `needles`.
 fn pids_mentioning(needles: &[&str]) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if needles.iter().any(|n| cmdline.contains(n)) && !cmdline.contains(" up ") {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|p| needles.iter().any(|n| p.cmdline.contains(n)) && !p.cmdline.contains(" up "))
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A second `up` in a folder one is using is refused before it writes anything (it used to
@@ -408,25 +322,25 @@ fn pids_mentioning(needles: &[&str]) -> Vec<u32> {
 /// announced, and `--fresh` starts clean.
 #[test]
 fn one_up_per_data_folder_and_earlier_state_is_announced_or_cleared() {
-    use crate::harness::{free_port, monlab_command};
-    let (mut up, data, _, _) = start_up(&["--load-rate", "0", "--batch-every", "0s"]);
+    let (mut up, data, _, _) = start_up_fresh(&["--load-rate", "0", "--batch-every", "0s"]);
     let targets = data.path().join("targets.json");
     let before = std::fs::read_to_string(&targets).expect("up wrote its file_sd targets");
-    let second = monlab_command(&[
-        "up",
-        "--deploy",
-        &crate::harness::deploy_dir().display().to_string(),
-        "--data-dir",
-        &data.path().display().to_string(),
-        "--replicas",
-        "3",
-        "--port",
-        &free_port().to_string(),
-    ])
-    .output()
-    .expect("monlab runs");
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{err}");
+    let second = run_monlab(
+        &[
+            "up",
+            "--deploy",
+            &crate::support::files::deploy_dir().display().to_string(),
+            "--data-dir",
+            &data.path().display().to_string(),
+            "--replicas",
+            "3",
+            "--port",
+            &crate::harness::free_port().to_string(),
+        ],
+        &[],
+    );
+    let err = second.stderr;
+    assert_eq!(second.code, 1, "{err}");
     assert!(
         err.contains(&format!("PID {}", up.pid())) && err.contains("--data-dir"),
         "names the other up and the way out: {err}"
@@ -443,7 +357,7 @@ fn one_up_per_data_folder_and_earlier_state_is_announced_or_cleared() {
     let again = |extra: &[&str]| {
         let mut args = vec!["--load-rate", "0", "--batch-every", "0s"];
         args.extend_from_slice(extra);
-        let (mut up, _, out) = start_up_in(&args, data.path());
+        let (mut up, _, out) = start_up_1s(&args, data.path());
         up.signal("INT");
         assert_eq!(up.wait_exit(Duration::from_secs(60)), Some(0));
         out
@@ -463,7 +377,7 @@ fn one_up_per_data_folder_and_earlier_state_is_announced_or_cleared() {
 /// back-off used to be a sleep that held the signal until it ended).
 #[test]
 fn ctrl_c_is_answered_during_a_restart_back_off() {
-    let (mut up, data, _, _) = start_up(&["--load-rate", "0", "--batch-every", "0s"]);
+    let (mut up, data, _, _) = start_up_fresh(&["--load-rate", "0", "--batch-every", "0s"]);
     let log = data.path().join("logs");
     let pushgateway = data
         .path()
@@ -475,9 +389,8 @@ fn ctrl_c_is_answered_during_a_restart_back_off() {
         let pids = pids_mentioning(&[&pushgateway]);
         assert!(!pids.is_empty(), "round {round}: no Pushgateway running");
         for p in &pids {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &p.to_string()])
-                .status();
+            // One may have ended meanwhile; the restart below is what counts.
+            let _ = procs::signal(*p, "9");
         }
         up.wait_for_output(&format!("restarts={}", round - 1), Duration::from_secs(60));
         if round < 4 {

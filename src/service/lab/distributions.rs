@@ -9,7 +9,7 @@ use super::Lab;
 use crate::distribution::Distribution;
 use crate::recover::report::Report;
 use crate::recover::RecoverConfig;
-use crate::recover::{self, Metric, SourceChoice};
+use crate::recover::{self, Metric};
 use crate::service::error::{ApiError, Query};
 use crate::service::AppState;
 use crate::settings::parse;
@@ -181,22 +181,13 @@ pub(crate) async fn recover(
         ApiError::Conflict("a recovery is already running; ask again when it has finished".into())
     })?;
     let end = SystemTime::now();
+    // The scraped instances on this machine tell their own truth (`GET /distributions`), as
+    // for `monlab recover`; they agree unless replicas run different settings.
     let cfg = RecoverConfig {
         prometheus: prom.base().to_string(),
         start: end - window,
         end,
-        job: "monlab".into(),
-        instance: None,
-        metrics: vec![Metric::Value, Metric::Delay],
-        source: SourceChoice::Auto,
-        // The scraped instances on this machine tell their own truth (`GET /distributions`),
-        // as for `monlab recover`; they agree unless replicas run different settings.
-        truth_url: None,
-        truth_value: None,
-        truth_delay: None,
-        min_samples: 100,
-        plot: None,
-        buckets: false,
+        ..RecoverConfig::default()
     };
     // The fits are CPU work: keep them off the threads that serve requests.
     let handle = tokio::runtime::Handle::current();
