@@ -286,6 +286,9 @@ pub struct LoadArgs {
     /// How arrivals are spaced
     #[arg(long, env = "MONLAB_LOAD_ARRIVALS", value_name = "KIND", value_enum, default_value_t = load().arrivals)]
     pub arrivals: crate::load::Arrivals,
+    /// How the rate varies: flat, diurnal (a 24h day from a quarter of --rate at night, with 3-minute bursts every 37 minutes; --rate is the peak) or diurnal:PERIOD
+    #[arg(long, env = "MONLAB_LOAD_SHAPE", value_name = "SHAPE", value_parser = crate::load::Shape::parse, default_value_t = load().shape)]
+    pub shape: crate::load::Shape,
     /// Stop after this long, at most 24h (with --requests, whichever comes first)
     #[arg(long, env = "MONLAB_LOAD_DURATION", value_name = "DURATION", value_parser = parse::duration_in(Duration::from_nanos(1), crate::load::LOAD_MAX_DURATION))]
     pub duration: Option<Dur>,

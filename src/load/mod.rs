@@ -20,7 +20,7 @@ pub(crate) mod world;
 
 pub use report::{FeedbackReport, Latency, Report, RouteReport};
 pub use request::{Mix, Route};
-pub use schedule::Arrivals;
+pub use schedule::{Arrivals, Shape};
 pub use world::World;
 
 pub use config::{LoadConfig, LOAD_MAX_DURATION, LOAD_MAX_REQUESTS};
@@ -353,7 +353,7 @@ impl Dispatch {
         schedule_rng: SmallRng,
     ) -> Self {
         Self {
-            schedule: schedule::Schedule::new(cfg.arrivals, cfg.rate, schedule_rng),
+            schedule: schedule::Schedule::shaped(cfg.arrivals, cfg.rate, cfg.shape, schedule_rng),
             requests: request::Requests::new(
                 cfg.target.clone(),
                 cfg.mix,
