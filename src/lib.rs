@@ -16,6 +16,8 @@
 //! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
 //! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
+//! - [`gameday`]: `monlab gameday`, the alerts' precision, recall, detection and reset times
+//!   measured over many warped trials.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover` and `report`.
 //! - [`warp`]: the time warp's transform of the monitoring files (every duration / K).
@@ -31,6 +33,7 @@ pub(crate) mod batch;
 pub mod cli;
 pub mod cmd;
 pub mod distribution;
+pub mod gameday;
 pub(crate) mod hash;
 pub mod incident;
 pub mod load;

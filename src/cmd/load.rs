@@ -32,6 +32,7 @@ fn config(args: &LoadArgs) -> Result<LoadConfig, CliError> {
         progress: !args.quiet && !args.json,
         feedback_share: args.feedback_share,
         feedback_delay: args.feedback_delay.into(),
+        ..LoadConfig::default()
     })
 }
 

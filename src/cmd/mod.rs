@@ -4,6 +4,7 @@
 
 pub mod args;
 mod batch;
+mod gameday;
 mod incident;
 mod load;
 mod recover;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Load(args) => load::run(&args),
         Command::Recover(args) => recover::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Gameday(args) => gameday::run(args),
     }
 }
 

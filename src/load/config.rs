@@ -40,6 +40,9 @@ pub struct LoadConfig {
     pub feedback_share: f64,
     /// Mean delay before an outcome is sent (exponential, cut at 10 means).
     pub feedback_delay: Duration,
+    /// How often the load asks the service which incidents run (the world incidents it
+    /// applies start that much late at most).
+    pub world_poll: Duration,
 }
 
 impl Default for LoadConfig {
@@ -63,6 +66,7 @@ impl Default for LoadConfig {
             // at 3 predictions/s) for accuracy over 5 minutes to be within ±0.02.
             feedback_share: 0.5,
             feedback_delay: Duration::from_secs(5),
+            world_poll: super::world::POLL_INTERVAL,
         }
     }
 }
@@ -78,6 +82,8 @@ impl LoadConfig {
         }
         self.feedback_delay = speed.scale(self.feedback_delay);
         self.shape = self.shape.warped(speed);
+        // A world incident then starts within a second of system time, as at K = 1.
+        self.world_poll = speed.scale(self.world_poll);
         self
     }
 }

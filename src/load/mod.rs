@@ -146,7 +146,12 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
         feedback_permits: Arc::new(Semaphore::new(MAX_PENDING_FEEDBACK)),
     });
     let world = Arc::new(RwLock::new(World::default()));
-    let poller = tokio::spawn(world::poll(client, cfg.target.clone(), world.clone()));
+    let poller = tokio::spawn(world::poll(
+        client,
+        cfg.target.clone(),
+        world.clone(),
+        cfg.world_poll,
+    ));
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let (cancel, cancelled) = watch::channel(false);
     let progress = start_progress(cfg, &live);
