@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod deploy;
+mod gameday;
 mod ha;
 mod harness;
 mod incidents;
