@@ -335,11 +335,15 @@ async fn measure(
     if !cfg.baseline.is_zero() {
         let load = start_load(&target, cfg.baseline_peak, shape, rng.random(), k);
         tokio::time::sleep(wall(WARM_UP)).await;
-        let cursor = last_seq(client).await?;
+        let mut log = Log::from_now(client).await?;
         let t0 = now_seconds();
         tracing::info!(system_seconds = cfg.baseline.as_secs(), "Baseline started.");
-        tokio::time::sleep(wall(cfg.baseline)).await;
-        let notes = client.notifications(cursor).await?;
+        let end = Instant::now() + wall(cfg.baseline);
+        while Instant::now() < end {
+            tokio::time::sleep_until(end.min(Instant::now() + Log::PULL_EVERY)).await;
+            log.pull(client).await?;
+        }
+        let notes = log.notes;
         baseline_requests = stop_load(load).await;
         baseline = crate::scenario::spans(&notes)
             .into_iter()
@@ -357,7 +361,7 @@ async fn measure(
     // 2. The trials, under the steady default load.
     let load = start_load(&target, cfg.load_rate, Shape::Flat, rng.random(), k);
     tokio::time::sleep(wall(WARM_UP)).await;
-    let cursor = last_seq(client).await?;
+    let mut log = Log::from_now(client).await?;
     let t0 = now_seconds();
     let planned = plan(cfg, &mut rng);
     let mut windows: Vec<Window> = Vec::new();
@@ -383,11 +387,13 @@ async fn measure(
         );
         tokio::time::sleep(wall(duration)).await;
         settle(client, trial_cursor, end, k).await?;
+        log.pull(client).await?;
         played.push(p);
         windows.push(window);
     }
     let trials_seconds = (now_seconds() - t0) * f64::from(k.get());
-    let notes = client.notifications(cursor).await?;
+    log.pull(client).await?;
+    let notes = log.notes;
     stop_load(load).await;
 
     // 3. Scored together with the one rule: a late alert of one trial is never another's.
@@ -461,6 +467,36 @@ async fn wait_ready(client: &AdminClient, stack: &StackTask) -> Result<(), Gamed
             return Err(GamedayError::NotReady(limit));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The notifications received from a point on, pulled often enough that the service's
+/// bounded log (the last 2,000) never drops one before it is read.
+struct Log {
+    cursor: u64,
+    notes: Vec<Notification>,
+}
+
+impl Log {
+    /// How often a long quiet stretch is pulled, wall time.
+    const PULL_EVERY: Duration = Duration::from_secs(30);
+
+    /// A log of what arrives from now on.
+    async fn from_now(client: &AdminClient) -> Result<Self, GamedayError> {
+        Ok(Self {
+            cursor: last_seq(client).await?,
+            notes: Vec::new(),
+        })
+    }
+
+    /// Reads what arrived since the last pull.
+    async fn pull(&mut self, client: &AdminClient) -> Result<(), GamedayError> {
+        let fresh = client.notifications(self.cursor).await?;
+        if let Some(last) = fresh.last() {
+            self.cursor = last.seq;
+        }
+        self.notes.extend(fresh);
+        Ok(())
     }
 }
 
