@@ -141,7 +141,7 @@ pub fn trial_duration(incident: Incident) -> Duration {
 pub fn ladder(incident: Incident) -> Option<(&'static str, &'static [f64])> {
     match incident {
         Incident::SlowUsers => Some(("share", &[0.001, 0.003, 0.01, 0.05])),
-        Incident::ErrorShare => Some(("share", &[0.005, 0.02, 0.05, 0.2])),
+        Incident::ErrorShare => Some(("share", &[0.005, 0.02, 0.05, 0.1, 0.2])),
         Incident::ExtraLatency => Some(("seconds", &[0.05, 0.1, 0.25, 0.5])),
         Incident::Burst => Some(("share", &[0.5, 0.7, 0.9])),
         Incident::FeatureDrift => Some(("shift", &[0.1, 0.25, 0.5, 1.0])),
@@ -237,6 +237,10 @@ pub struct Results {
     /// The notifications of the baseline: `Alert (severity)` and start, system seconds from
     /// the baseline's start.
     pub baseline_alerts: Vec<(String, f64)>,
+    /// Every alert the webhook received during the trials (the Watchdog aside): `Alert
+    /// (severity)`, start and end in system seconds from the start of the trials, so a
+    /// reader can check any number above against the raw spans.
+    pub trial_alerts: Vec<(String, f64, Option<f64>)>,
     /// System seconds the trials took, gaps and resets included.
     pub trials_seconds: f64,
     /// Every trial.
@@ -433,6 +437,14 @@ async fn measure(
         baseline_alerts: baseline
             .iter()
             .map(|a| (a.key.to_string(), a.start))
+            .collect(),
+        trial_alerts: alerts
+            .iter()
+            .filter(|a| a.key.severity.is_some())
+            .map(|a| {
+                let t = t0 * f64::from(k.get());
+                (a.key.to_string(), a.start - t, a.end.map(|e| e - t))
+            })
             .collect(),
         trials_seconds,
         alerts: stats::alerts(&alerts, &system_windows, &baseline, &rows),
