@@ -39,6 +39,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Rebuild the value and delay distributions from Prometheus's histograms and fit them.
     Recover(RecoverArgs),
+    /// Measure the alerts: trials of every incident and a clean baseline on the warped stack; precision, recall, detection and reset times.
+    Gameday(GamedayArgs),
     /// Fit the credit-risk model and write it with the reference statistics of its data.
     Train(TrainArgs),
     /// From an alert to the users and requests behind it, through Prometheus's exemplars.
@@ -62,6 +64,9 @@ fn batch() -> crate::batch::BatchConfig {
 }
 fn report() -> crate::report::ReportConfig {
     crate::report::ReportConfig::default()
+}
+fn gameday() -> crate::gameday::GamedayConfig {
+    crate::gameday::GamedayConfig::default()
 }
 fn train() -> crate::ml::train::TrainConfig {
     crate::ml::train::TrainConfig::default()
@@ -119,6 +124,75 @@ pub struct DiagnoseFlags {
     /// Print the diagnosis as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `monlab gameday`. Durations and rates are system time, as in a scenario.
+#[derive(Debug, Args, Clone)]
+pub struct GamedayArgs {
+    /// Folder with the monitoring stack's files (the rules measured)
+    #[arg(long, value_name = "DIR", default_value = gameday().deploy.into_os_string())]
+    pub deploy: PathBuf,
+    /// Folder for the stack's data and logs (cleared first)
+    #[arg(long, value_name = "DIR", default_value = gameday().data_dir.into_os_string())]
+    pub data_dir: PathBuf,
+    /// Time warp K, 1 to 60
+    #[arg(long, value_name = "K", value_parser = parse::speed, default_value_t = gameday().speed, allow_negative_numbers = true)]
+    pub speed: crate::warp::Speed,
+    /// Steady load of the trials, requests per system second
+    #[arg(long, value_name = "N", value_parser = parse_load_rate, default_value_t = gameday().load_rate, allow_negative_numbers = true)]
+    pub load_rate: f64,
+    /// Length of the clean baseline (system time; 0s for none)
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration_in(Duration::ZERO, Duration::from_secs(7 * 24 * 3600)), default_value_t = gameday().baseline.into())]
+    pub baseline: Dur,
+    /// Peak of the baseline's diurnal load (a quarter of it at night, with bursts), requests per system second
+    #[arg(long, value_name = "N", value_parser = parse_load_rate, default_value_t = gameday().baseline_peak, allow_negative_numbers = true)]
+    pub baseline_peak: f64,
+    /// Incidents played at their default intensity: comma-separated names, all, or none
+    #[arg(long, value_name = "NAMES", value_parser = parse_incidents, default_value = "all")]
+    pub incidents: IncidentList,
+    /// Trials of each incident at its default intensity
+    #[arg(long, value_name = "N", value_parser = parse::count_in(0, 1000), default_value_t = u64::from(gameday().trials), allow_negative_numbers = true)]
+    pub trials: u64,
+    /// Incidents whose other intensities are played too (slow-users, error-share, extra-latency, burst, feature-drift): names, all, or none
+    #[arg(long, value_name = "NAMES", value_parser = parse_incidents, default_value = "none")]
+    pub ladder: IncidentList,
+    /// Trials per other intensity of a ladder
+    #[arg(long, value_name = "N", value_parser = parse::count_in(1, 1000), default_value_t = u64::from(gameday().ladder_trials), allow_negative_numbers = true)]
+    pub ladder_trials: u64,
+    /// Seed of the order, the gaps and the loads [default: from the OS, printed]
+    #[arg(long, value_name = "N", value_parser = parse::seed, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+    /// Folder for detection-<time>.json
+    #[arg(long, value_name = "DIR", default_value = gameday().results.into_os_string())]
+    pub results: PathBuf,
+    /// Rewrite the generated section of this Markdown page, and its plot beside it (.png) [default: none]
+    #[arg(long, value_name = "FILE")]
+    pub doc: Option<PathBuf>,
+}
+
+/// A list of incidents as a flag gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentList(pub Vec<crate::incident::Incident>);
+
+fn parse_incidents(raw: &str) -> Result<IncidentList, String> {
+    use crate::incident::Incident;
+    match raw.trim() {
+        "all" => return Ok(IncidentList(Incident::ALL.to_vec())),
+        "none" | "" => return Ok(IncidentList(Vec::new())),
+        _ => {}
+    }
+    raw.split(',')
+        .map(|n| {
+            Incident::from_name(n.trim()).ok_or_else(|| {
+                format!(
+                    "unknown incident {:?} (known: {}, or all, or none)",
+                    n.trim(),
+                    Incident::ALL.map(Incident::name).join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(IncidentList)
 }
 
 /// Flags of `monlab train`. The same seed, rows and time write the same files byte for byte.
@@ -345,6 +419,9 @@ pub struct LoadArgs {
     /// How arrivals are spaced
     #[arg(long, env = "MONLAB_LOAD_ARRIVALS", value_name = "KIND", value_enum, default_value_t = load().arrivals)]
     pub arrivals: crate::load::Arrivals,
+    /// How the rate varies: flat, diurnal (a 24h day from a quarter of --rate at night, with 3-minute bursts every 37 minutes; --rate is the peak) or diurnal:PERIOD
+    #[arg(long, env = "MONLAB_LOAD_SHAPE", value_name = "SHAPE", value_parser = crate::load::Shape::parse, default_value_t = load().shape)]
+    pub shape: crate::load::Shape,
     /// Stop after this long, at most 24h (with --requests, whichever comes first)
     #[arg(long, env = "MONLAB_LOAD_DURATION", value_name = "DURATION", value_parser = parse::duration_in(Duration::from_nanos(1), crate::load::LOAD_MAX_DURATION))]
     pub duration: Option<Dur>,

@@ -16,6 +16,8 @@
 //! - [`batch`]: `monlab batch`, a batch job that pushes its outcome to a Pushgateway.
 //! - [`report`]: `monlab report`, a performance review of a period.
 //! - [`stack`]: `monlab up`, the whole system on one machine.
+//! - [`gameday`]: `monlab gameday`, the alerts' precision, recall, detection and reset times
+//!   measured over many warped trials.
 //! - [`recover`]: `monlab recover`, distributions rebuilt from Prometheus's histograms.
 //! - [`diagnose`]: `monlab diagnose`, the users and requests behind an alert, from exemplars.
 //! - [`promapi`]: the Prometheus (and VictoriaMetrics) HTTP API client of `recover`, `report`
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod cmd;
 pub(crate) mod diagnose;
 pub mod distribution;
+pub mod gameday;
 pub(crate) mod hash;
 pub mod incident;
 pub mod load;

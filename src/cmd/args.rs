@@ -36,6 +36,7 @@ pub const FILE_KEYS: &[(&str, &str, &str)] = &[
     ("load", "load.target", "target"),
     ("load", "load.rate", "rate"),
     ("load", "load.arrivals", "arrivals"),
+    ("load", "load.shape", "shape"),
     ("load", "load.duration", "duration"),
     ("load", "load.requests", "requests"),
     ("load", "load.mix", "mix"),

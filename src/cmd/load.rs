@@ -19,6 +19,7 @@ fn config(args: &LoadArgs) -> Result<LoadConfig, CliError> {
         target: args.target.clone(),
         rate: args.rate,
         arrivals: args.arrivals,
+        shape: args.shape,
         duration: args.duration.map_or(LOAD_MAX_DURATION, Into::into),
         requests: args.requests.unwrap_or(LOAD_MAX_REQUESTS),
         mix: args.mix,
@@ -31,6 +32,7 @@ fn config(args: &LoadArgs) -> Result<LoadConfig, CliError> {
         progress: !args.quiet && !args.json,
         feedback_share: args.feedback_share,
         feedback_delay: args.feedback_delay.into(),
+        ..LoadConfig::default()
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod args;
 mod batch;
 mod diagnose;
+mod gameday;
 mod incident;
 mod load;
 mod recover;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Recover(args) => recover::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Diagnose(args) => diagnose::run(&args),
+        Command::Gameday(args) => gameday::run(args),
     }
 }
 

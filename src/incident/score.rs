@@ -189,6 +189,14 @@ pub fn score_all(windows: &[Window], alerts: &[AlertSpan], grace: f64) -> Vec<Ou
         .collect()
 }
 
+/// Whether alert `a` belongs to an incident: it started in the span of an incident whose
+/// signal it is. The rest are false alarms, whatever their severity: precision's rule.
+pub fn belongs(windows: &[Window], a: &AlertSpan, grace: f64) -> bool {
+    windows
+        .iter()
+        .any(|w| w.holds(a.start, grace) && w.signalled_by(a))
+}
+
 /// The alerts that started outside every incident's span.
 pub fn stray<'a>(windows: &[Window], alerts: &'a [AlertSpan], grace: f64) -> Vec<&'a AlertSpan> {
     alerts
@@ -343,6 +351,9 @@ mod tests {
             .map(|a| a.key.to_string())
             .collect();
         assert_eq!(stray, vec!["Early (critical)".to_string()]);
+        // In the span is not enough to belong: the alert must be one of the incident's signals.
+        let belonging: Vec<bool> = notes.iter().map(|a| belongs(&all, a, GRACE)).collect();
+        assert_eq!(belonging, vec![false, true, false, false]);
     }
 
     #[test]

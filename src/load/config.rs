@@ -16,6 +16,8 @@ pub struct LoadConfig {
     pub rate: f64,
     /// How arrivals are spaced.
     pub arrivals: super::Arrivals,
+    /// How the rate varies over the run (`rate` is its peak).
+    pub shape: super::Shape,
     /// Longest run; [`LOAD_MAX_DURATION`] when only a request count was given.
     pub duration: Duration,
     /// Most requests; [`LOAD_MAX_REQUESTS`] when only a duration was given.
@@ -38,6 +40,9 @@ pub struct LoadConfig {
     pub feedback_share: f64,
     /// Mean delay before an outcome is sent (exponential, cut at 10 means).
     pub feedback_delay: Duration,
+    /// How often the load asks the service which incidents run (the world incidents it
+    /// applies start that much late at most).
+    pub world_poll: Duration,
 }
 
 impl Default for LoadConfig {
@@ -47,6 +52,7 @@ impl Default for LoadConfig {
             target: http::uri::Authority::from_static("127.0.0.1:8080"),
             rate: 100.0,
             arrivals: super::Arrivals::Poisson,
+            shape: super::Shape::Flat,
             duration: LOAD_MAX_DURATION,
             requests: LOAD_MAX_REQUESTS,
             mix: super::Mix::default(),
@@ -60,6 +66,7 @@ impl Default for LoadConfig {
             // at 3 predictions/s) for accuracy over 5 minutes to be within ±0.02.
             feedback_share: 0.5,
             feedback_delay: Duration::from_secs(5),
+            world_poll: super::world::POLL_INTERVAL,
         }
     }
 }
@@ -67,13 +74,16 @@ impl Default for LoadConfig {
 impl LoadConfig {
     /// The same load in the time warp's wall time: K times the rate, so every window holds
     /// as many requests as at K = 1; the duration and the feedback delay, system times, K
-    /// times shorter. The request count and the mix stay.
+    /// times shorter, and so is the shape's day. The request count and the mix stay.
     pub fn warped(mut self, speed: crate::warp::Speed) -> Self {
         self.rate *= f64::from(speed.get());
         if self.duration < LOAD_MAX_DURATION {
             self.duration = speed.scale(self.duration);
         }
         self.feedback_delay = speed.scale(self.feedback_delay);
+        self.shape = self.shape.warped(speed);
+        // A world incident then starts within a second of system time, as at K = 1.
+        self.world_poll = speed.scale(self.world_poll);
         self
     }
 }

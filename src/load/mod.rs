@@ -20,7 +20,7 @@ pub(crate) mod world;
 
 pub use report::{FeedbackReport, Latency, Report, RouteReport};
 pub use request::{Mix, Route};
-pub use schedule::Arrivals;
+pub use schedule::{Arrivals, Shape};
 pub use world::World;
 
 pub use config::{LoadConfig, LOAD_MAX_DURATION, LOAD_MAX_REQUESTS};
@@ -146,7 +146,12 @@ pub async fn run(cfg: &LoadConfig, stop: impl Future<Output = ()>) -> Result<Rep
         feedback_permits: Arc::new(Semaphore::new(MAX_PENDING_FEEDBACK)),
     });
     let world = Arc::new(RwLock::new(World::default()));
-    let poller = tokio::spawn(world::poll(client, cfg.target.clone(), world.clone()));
+    let poller = tokio::spawn(world::poll(
+        client,
+        cfg.target.clone(),
+        world.clone(),
+        cfg.world_poll,
+    ));
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let (cancel, cancelled) = watch::channel(false);
     let progress = start_progress(cfg, &live);
@@ -353,7 +358,7 @@ impl Dispatch {
         schedule_rng: SmallRng,
     ) -> Self {
         Self {
-            schedule: schedule::Schedule::new(cfg.arrivals, cfg.rate, schedule_rng),
+            schedule: schedule::Schedule::shaped(cfg.arrivals, cfg.rate, cfg.shape, schedule_rng),
             requests: request::Requests::new(
                 cfg.target.clone(),
                 cfg.mix,

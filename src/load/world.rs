@@ -94,13 +94,14 @@ impl World {
     }
 }
 
-/// Asks `GET /incidents` on `target` every [`POLL_INTERVAL`] and publishes the world it
+/// Asks `GET /incidents` on `target` every `every` ([`POLL_INTERVAL`] at K = 1) and publishes the world it
 /// describes into `world`, until the task is aborted. A failed or refused poll keeps the last
 /// world (a service without the route is a world without incidents).
 pub(crate) async fn poll(
     client: Client<HttpConnector, Full<Bytes>>,
     target: http::uri::Authority,
     world: Arc<RwLock<World>>,
+    every: Duration,
 ) {
     let uri = http::Uri::builder()
         .scheme(http::uri::Scheme::HTTP)
@@ -110,7 +111,7 @@ pub(crate) async fn poll(
     let Ok(uri) = uri else {
         return;
     };
-    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

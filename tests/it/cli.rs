@@ -176,7 +176,7 @@ fn negative_numbers_reach_the_check_that_names_the_flag() {
 
 #[test]
 fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["serve", "--speed", "0"], "from 1 to 60"),
         (
             &["load", "--speed", "61", "--duration", "1s"],
@@ -185,6 +185,15 @@ fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
         (&["up", "--speed", "fast"], "from 1 to 60"),
         // 50 requests/s at 60x would be 3,000/s on the wall clock.
         (&["up", "--speed", "60", "--load-rate", "50"], "--load-rate"),
+        // The game day's two loads are held to the same limit.
+        (
+            &["gameday", "--speed", "60", "--load-rate", "40"],
+            "--load-rate",
+        ),
+        (
+            &["gameday", "--speed", "60", "--baseline-peak", "40"],
+            "--baseline-peak",
+        ),
     ];
     for (args, names) in cases {
         let line = refused_in_one_line(args);
@@ -192,6 +201,28 @@ fn a_speed_out_of_range_or_beyond_the_machine_is_refused_in_one_line() {
             line.contains("--speed") && line.contains(names),
             "{args:?}: {line}"
         );
+    }
+}
+
+#[test]
+fn gameday_and_load_shape_refuse_unknown_names_in_one_line() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["gameday", "--incidents", "auth-down,nope"],
+            "unknown incident \"nope\"",
+        ),
+        (
+            &["gameday", "--ladder", "slow"],
+            "unknown incident \"slow\"",
+        ),
+        (
+            &["load", "--shape", "ramp", "--duration", "1s"],
+            "diurnal:PERIOD",
+        ),
+    ];
+    for (args, names) in cases {
+        let line = refused_in_one_line(args);
+        assert!(line.contains(names), "{args:?}: {line}");
     }
 }
 

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod deploy;
 mod diagnose;
+mod gameday;
 mod ha;
 mod harness;
 mod incidents;
