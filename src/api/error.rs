@@ -17,7 +17,8 @@ pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(s) = last.source() {
         last = s;
     }
-    last.to_string()
+    // One line: it ends up in a one-line message.
+    last.to_string().replace('\n', " ")
 }
 
 /// An error with its causes, innermost last ("connection refused" is usually at the end).

@@ -35,6 +35,12 @@ pub fn now_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A contract timestamp (Unix seconds) as RFC 3339, UTC, whole seconds.
+pub(crate) fn rfc3339(unix: f64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 /// The time warp K = 1 as a number: the serde default of a `speed` field that an older sender
 /// leaves out.
 pub fn real_time() -> u32 {

@@ -5,6 +5,7 @@
 //! asked knows which of its flags set the URL (`recover --prometheus`, `report --store`) and
 //! adds that hint where it maps the error.
 
+use crate::api::error::innermost;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -207,16 +208,6 @@ pub(crate) fn value(s: &str) -> f64 {
 /// Quotes a label value for PromQL.
 pub(crate) fn quote(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// The innermost cause of an error, on one line: the part a person can act on
-/// ("Connection refused (os error 111)").
-pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string().replace('\n', " ")
 }
 
 impl Client {

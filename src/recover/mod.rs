@@ -76,7 +76,7 @@ pub enum Error {
         selector: String,
     },
     /// The series exist but not with observations in the window.
-    #[error("no observations of {series} between {} and {}: {detail} (widen --window or move --start/--end)", report::rfc3339(*.start), report::rfc3339(*.end))]
+    #[error("no observations of {series} between {} and {}: {detail} (widen --window or move --start/--end)", crate::api::rfc3339(*.start), crate::api::rfc3339(*.end))]
     NoData {
         /// The series.
         series: String,

@@ -7,6 +7,7 @@ use super::compare::{accuracy, Accuracy};
 use super::fit::{fit_all, Fits, Verdict};
 use super::source::{Observed, Source};
 use super::Metric;
+use crate::api::rfc3339;
 use crate::distribution::Distribution;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
@@ -55,12 +56,6 @@ impl Window {
             seconds: end - start,
         }
     }
-}
-
-/// RFC 3339 (UTC, whole seconds) of a Unix time.
-pub(crate) fn rfc3339(unix: f64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0));
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Whether the truth is known and where it came from.

@@ -7,8 +7,8 @@ use super::report::TruthInfo;
 use super::RecoverConfig;
 use super::{Error, Metric};
 use crate::api::distributions::Distributions;
+use crate::api::error::innermost;
 use crate::distribution::Distribution;
-use crate::promapi::innermost;
 use std::time::Duration;
 
 /// Longest wait for a service's `/distributions`: it answers from memory.

@@ -470,8 +470,8 @@ async fn slos(p: &Period<'_>, store: &str) -> Result<Vec<Slo>, Error> {
         return Err(Error::NoData {
             store: store.to_string(),
             job: job.into(),
-            from: render::rfc3339(p.from),
-            to: render::rfc3339(p.to),
+            from: crate::api::rfc3339(p.from),
+            to: crate::api::rfc3339(p.to),
         });
     }
     let errors = scalar(&p.at_end(format!(

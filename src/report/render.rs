@@ -7,11 +7,7 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// A Unix time as RFC 3339 (UTC, seconds).
-pub(crate) fn rfc3339(t: f64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
-    humantime::format_rfc3339_seconds(t).to_string()
-}
+use crate::api::rfc3339;
 
 fn pct(x: f64) -> String {
     if x.is_finite() {
