@@ -375,7 +375,15 @@ mod tests {
             .body(axum::body::Body::from(r#"{"user":"u2","token":"wrong"}"#))
             .unwrap();
         let status = app.oneshot(login).await.unwrap().status();
-        let text = std::fs::read_to_string(&path).unwrap();
+        // The writer thread writes soon after; wait for both lines (bounded).
+        let mut text = String::new();
+        for _ in 0..500 {
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let _ = std::fs::remove_dir_all(&dir);
         let lines: Vec<serde_json::Value> = text
             .lines()

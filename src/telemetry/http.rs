@@ -98,6 +98,8 @@ impl HttpTelemetry {
                 panic!("route template {route} conflicts with another: {e}");
             }
         }
+        let access_log =
+            access_log.map(|l| l.counting_drops_in(metrics.http.access_log_dropped.clone()));
         Self(Arc::new(Resolved {
             exemplars: metrics.http.exemplars,
             access_log,

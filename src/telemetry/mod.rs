@@ -66,6 +66,8 @@ pub struct HttpMetrics {
     pub concurrency_limit: Gauge,
     /// Saturation: work requests holding a slot of the limit now.
     pub concurrency_in_use: Gauge,
+    /// Access log lines dropped because its writer fell behind (0 without an access log).
+    pub access_log_dropped: Counter,
 }
 
 /// The distributions of `/random`'s value and delay.
@@ -126,6 +128,7 @@ impl HttpMetrics {
             shed: Family::default(),
             concurrency_limit: Gauge::default(),
             concurrency_in_use: Gauge::default(),
+            access_log_dropped: Counter::default(),
         };
         http.concurrency_limit
             .set(i64::try_from(cfg.concurrency_limit).unwrap_or(i64::MAX));
