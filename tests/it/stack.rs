@@ -146,13 +146,28 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
         &[],
     )
     .success();
-    let heartbeat: serde_json::Value = get_json(&stack.monlab.url("/alerts/heartbeat")).await;
-    assert!(
-        heartbeat["count"].as_u64().unwrap_or(0) >= 1,
-        "no Watchdog heartbeat: {heartbeat}"
-    );
-    // Let Prometheus scrape the pushed group.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The Watchdog's first heartbeat may come after the page: wait for it (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let heartbeat: serde_json::Value = get_json(&stack.monlab.url("/alerts/heartbeat")).await;
+        if heartbeat["count"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Watchdog heartbeat in 120 s: {heartbeat}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Prometheus has scraped the pushed group once its series is there.
+    stack
+        .wait_until(
+            "the batch job's pushed group scraped",
+            "monlab_batch_last_success_timestamp_seconds",
+            Duration::from_secs(60),
+            |r| !r.is_empty(),
+        )
+        .await;
     check_every_expression(&stack).await;
 
     admin.stop("error-share").await.unwrap();
