@@ -25,10 +25,20 @@ pub(crate) const CALIBRATION_BINS: usize = 10;
 pub struct Answered {
     /// The model's score; `None` when the fallback answered.
     pub score: Option<f64>,
-    /// Whether the applicant was declined.
+    /// Whether the model (or the fallback) declined, on its own.
     pub declined: bool,
+    /// Whether the prediction was in the holdout: approved whatever was decided.
+    pub holdout: bool,
     /// When it was answered.
     pub at: Instant,
+}
+
+impl Answered {
+    /// Whether the applicant was told no: declined and not in the holdout. Such an
+    /// application never gets an outcome.
+    pub fn answered_decline(&self) -> bool {
+        self.declined && !self.holdout
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +280,7 @@ mod tests {
         Answered {
             score: Some(score),
             declined: score >= 0.5,
+            holdout: false,
             at: Instant::now(),
         }
     }
@@ -296,6 +307,13 @@ mod tests {
         ] {
             assert_eq!(s.label(bad), Err(FeedbackError::Malformed), "{bad}");
         }
+        // The store keeps the holdout flag beside the model's own decision.
+        let held = s.insert(Answered {
+            holdout: true,
+            ..answered(0.9)
+        });
+        let a = s.label(&held).unwrap();
+        assert!(a.declined && a.holdout && !a.answered_decline());
         // Another process's prefix, or a sequence number never issued.
         assert_eq!(s.label("p0000abce0000000001"), Err(FeedbackError::Unknown));
         assert_eq!(s.label("p0000abcd0000000009"), Err(FeedbackError::Unknown));

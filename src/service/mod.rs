@@ -99,6 +99,7 @@ impl AppState {
                 model,
                 cfg.model.latency.sampler(),
                 cfg.model.timeout,
+                cfg.model.holdout_share,
             )),
             alert_log: Arc::default(),
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
