@@ -37,11 +37,11 @@ pub(crate) async fn feedback(
     state
         .metrics
         .ml
-        .observe_feedback(model, answered.declined, req.label, delay);
+        .observe_feedback(&answered, req.label, delay);
     if let Some(score) = answered.score {
         state
             .monitor
-            .quality
+            .quality(answered.holdout)
             .push(now, score, answered.declined, req.label);
     }
     Ok(Json(FeedbackAnswer {
@@ -109,7 +109,7 @@ mod tests {
         let (status, again) = call(&app, "/feedback", &body).await;
         assert_eq!(status, StatusCode::CONFLICT, "{again}");
         assert_eq!(again["error"], "conflict");
-        let q = state.monitor.quality.quality(std::time::Instant::now());
+        let q = state.monitor.decided.quality(std::time::Instant::now());
         assert_eq!(q.labels, 1);
     }
 

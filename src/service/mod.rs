@@ -246,7 +246,8 @@ pub fn refresh_model_monitoring(state: &AppState) {
     let now = std::time::Instant::now();
     state.metrics.ml.set_drift(&state.monitor.drift.report(now));
     state.metrics.ml.set_quality(
-        &state.monitor.quality.quality(now),
+        &state.monitor.decided.quality(now),
+        &state.monitor.holdout.quality(now),
         state.monitor.store.len(),
     );
 }

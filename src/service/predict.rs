@@ -17,7 +17,7 @@ use crate::distribution::Sampler;
 use crate::incident::Incident;
 use crate::ml::drift::DriftMonitor;
 use crate::ml::features::{self, Features, Invalid};
-use crate::ml::feedback::{Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
+use crate::ml::feedback::{decision, Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
 use crate::ml::reference::Reference;
 use crate::ml::{fallback, model::Model};
 use axum::body::Bytes;
@@ -41,25 +41,40 @@ pub struct Predictor {
 }
 
 /// What the prediction path keeps for monitoring: recent predictions awaiting their outcome,
-/// the drift windows, and the labelled predictions of the quality window.
+/// the drift windows, and the labelled predictions of each cohort's quality window.
 #[derive(Debug)]
 pub struct ModelMonitor {
     /// Recent predictions, by id.
     pub store: PredictionStore,
     /// Recent inputs and scores against the training reference.
     pub drift: DriftMonitor,
-    /// Recent labels of model predictions.
-    pub quality: QualityWindow,
+    /// Recent labels of model predictions whose decision was answered (approved ones only,
+    /// once declined applications get no outcome: a biased sample).
+    pub decided: QualityWindow,
+    /// Labels of the holdout's model predictions: an unbiased sample, but a small one, so
+    /// over a longer window.
+    pub holdout: QualityWindow,
 }
 
 impl ModelMonitor {
     /// Monitoring against `reference`, remembering [`STORE_CAPACITY`] predictions, with the
     /// drift and quality windows shortened by the time warp's `speed`.
     pub fn new(reference: Reference, speed: crate::warp::Speed) -> Self {
+        use crate::ml::feedback::{HOLDOUT_QUALITY_WINDOW, QUALITY_WINDOW};
         Self {
             store: PredictionStore::new(STORE_CAPACITY),
             drift: DriftMonitor::with_window(reference, speed.scale(crate::ml::drift::WINDOW)),
-            quality: QualityWindow::with_window(speed.scale(crate::ml::feedback::QUALITY_WINDOW)),
+            decided: QualityWindow::with_window(speed.scale(QUALITY_WINDOW)),
+            holdout: QualityWindow::with_window(speed.scale(HOLDOUT_QUALITY_WINDOW)),
+        }
+    }
+
+    /// The quality window of a prediction's cohort.
+    pub fn quality(&self, holdout: bool) -> &QualityWindow {
+        if holdout {
+            &self.holdout
+        } else {
+            &self.decided
         }
     }
 }
@@ -123,15 +138,6 @@ impl Predictor {
             model_version: self.model.version.clone(),
         };
         (p, model_time)
-    }
-}
-
-/// The label value and JSON text of a decision.
-pub(crate) fn decision(declines: bool) -> &'static str {
-    if declines {
-        "decline"
-    } else {
-        "approve"
     }
 }
 
