@@ -65,9 +65,12 @@ pub struct FeedbackAnswer {
     pub label: bool,
     /// Who had answered: `model` or `fallback`.
     pub source: String,
-    /// What had been decided: `approve` or `decline`.
+    /// What the model (or fallback) had decided on its own: `approve`, or `decline` for a
+    /// holdout prediction (the only declines that get an outcome).
     pub decision: String,
-    /// Whether the decision matched the outcome.
+    /// Whether the prediction was in the holdout.
+    pub holdout: bool,
+    /// Whether the model's (or fallback's) own decision matched the outcome.
     pub correct: bool,
     /// Seconds from the prediction to this label.
     pub delay_seconds: f64,

@@ -75,6 +75,10 @@ pub enum FeedbackError {
     /// A label was already recorded for it.
     #[error("feedback for this prediction was already recorded")]
     AlreadyLabelled,
+    /// The applicant was declined (outside the holdout), so no outcome can exist: a label
+    /// for it would be made up.
+    #[error("prediction {0} was declined: a declined application never gets an outcome")]
+    Declined(String),
 }
 
 #[derive(Debug)]
@@ -142,7 +146,8 @@ impl PredictionStore {
         self.len() == 0
     }
 
-    /// Marks the prediction `id` as labelled and returns what was answered.
+    /// Marks the prediction `id` as labelled and returns what was answered. A declined
+    /// prediction is refused and stays unlabelled.
     pub fn label(&self, id: &str) -> Result<Answered, FeedbackError> {
         let hex = id
             .strip_prefix('p')
@@ -162,6 +167,9 @@ impl PredictionStore {
             .ok_or(FeedbackError::Unknown)?;
         if slot.labelled {
             return Err(FeedbackError::AlreadyLabelled);
+        }
+        if slot.answered.answered_decline() {
+            return Err(FeedbackError::Declined(id.to_string()));
         }
         slot.labelled = true;
         Ok(slot.answered)
@@ -310,9 +318,15 @@ mod tests {
         assert_eq!(s.len(), 3);
         // The first was pushed out by the fourth.
         assert_eq!(s.label(&ids[0]), Err(FeedbackError::Unknown));
-        assert_eq!(s.label(&ids[3]).unwrap().score, Some(0.75));
-        assert_eq!(s.label(&ids[3]), Err(FeedbackError::AlreadyLabelled));
-        assert!(s.label(&ids[2]).unwrap().declined);
+        assert_eq!(s.label(&ids[1]).unwrap().score, Some(0.25));
+        assert_eq!(s.label(&ids[1]), Err(FeedbackError::AlreadyLabelled));
+        // 0.5 was declined: refused, and refused again (it never becomes labelled).
+        for _ in 0..2 {
+            assert_eq!(
+                s.label(&ids[2]),
+                Err(FeedbackError::Declined(ids[2].clone()))
+            );
+        }
         for bad in [
             "",
             "p",
