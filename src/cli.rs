@@ -266,6 +266,9 @@ pub struct ServeArgs {
     /// Simulated model latency in seconds
     #[arg(long, env = "MONLAB_MODEL_LATENCY", value_name = "DIST", value_parser = parse::non_negative_distribution, default_value_t = serve().model.latency)]
     pub model_latency: crate::distribution::Distribution,
+    /// Share of predictions in the holdout (approved whatever the model decides, for unbiased outcomes), 0 to 1
+    #[arg(long, env = "MONLAB_HOLDOUT_SHARE", value_name = "SHARE", value_parser = parse::share, default_value_t = serve().model.holdout_share, allow_negative_numbers = true)]
+    pub holdout_share: f64,
     /// Prometheus the lab page (/lab) charts from, read-only [default: none]
     #[arg(long, env = "MONLAB_PROMETHEUS_URL", value_name = "URL", value_parser = parse::http_base)]
     pub prometheus_url: Option<String>,

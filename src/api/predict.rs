@@ -30,8 +30,14 @@ pub struct Prediction {
     pub prediction_id: String,
     /// Probability of default (model only).
     pub score: Option<f64>,
-    /// `approve` or `decline`.
+    /// What was answered: `approve` or `decline` (always `approve` in the holdout).
     pub decision: String,
+    /// What the model (or the fallback) decided on its own: `approve` or `decline`; differs
+    /// from `decision` only in the holdout.
+    pub model_decision: String,
+    /// Whether this request fell in the holdout, approved whatever the model decided so that
+    /// its outcome is known whatever the score.
+    pub holdout: bool,
     /// `model` or `fallback`.
     pub source: String,
     /// Why the fallback answered.
@@ -59,9 +65,12 @@ pub struct FeedbackAnswer {
     pub label: bool,
     /// Who had answered: `model` or `fallback`.
     pub source: String,
-    /// What had been decided: `approve` or `decline`.
+    /// What the model (or fallback) had decided on its own: `approve`, or `decline` for a
+    /// holdout prediction (the only declines that get an outcome).
     pub decision: String,
-    /// Whether the decision matched the outcome.
+    /// Whether the prediction was in the holdout.
+    pub holdout: bool,
+    /// Whether the model's (or fallback's) own decision matched the outcome.
     pub correct: bool,
     /// Seconds from the prediction to this label.
     pub delay_seconds: f64,

@@ -31,6 +31,7 @@ pub const FILE_KEYS: &[(&str, &str, &str)] = &[
     ("serve", "admin.peers", "peers"),
     ("serve", "model.timeout", "model_timeout"),
     ("serve", "model.latency", "model_latency"),
+    ("serve", "model.holdout_share", "holdout_share"),
     ("serve", "lab.prometheus_url", "prometheus_url"),
     ("serve", "lab.alertmanager_url", "alertmanager_url"),
     ("load", "load.target", "target"),
@@ -278,6 +279,7 @@ mod tests {
         };
         assert_eq!(serve.listen.port(), 3);
         assert_eq!(serve.concurrency_limit, 7);
+        assert_eq!(serve.holdout_share, 0.02, "the default holdout");
         // The same file serves `load`, which reads its own table.
         let parsed = parse(args(&["load", "--config", path]));
         let Ok(Cli {
@@ -294,6 +296,7 @@ mod tests {
         let bad_delay = file("[random]\ndelay = \"normal(mean=0.05, std_dev=0.02)\"\n");
         let typo = file("[server]\nlisen = \"x\"\n");
         let broken = file("[server\n");
+        let holdout = file("[model]\nholdout_share = 1.5\n");
         let cases = [
             (
                 vec!["serve", "--listen", "nope"],
@@ -318,6 +321,14 @@ mod tests {
             (
                 vec!["serve", "--value=normal(mean=1, std_dev=0)"],
                 "invalid --value 'normal(mean=1, std_dev=0)': normal: std_dev must be",
+            ),
+            (
+                vec!["serve", "--holdout-share", "-0.1"],
+                "invalid --holdout-share '-0.1': expected a share from 0 to 1",
+            ),
+            (
+                vec!["serve", "--config", holdout.path().to_str().unwrap()],
+                "invalid model.holdout_share in",
             ),
             (
                 vec!["load", "--arrivals", "bursty"],

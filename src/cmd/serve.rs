@@ -26,6 +26,7 @@ pub(crate) fn config(args: ServeArgs) -> ServeConfig {
         model: ModelConfig {
             timeout: args.model_timeout.into(),
             latency: args.model_latency,
+            holdout_share: args.holdout_share,
         },
         lab: LabConfig {
             prometheus_url: args.prometheus_url,

@@ -15,6 +15,11 @@ pub(crate) const DEFAULT_DELAY: &str = "lognormal(mu=-3.2, sigma=0.5)";
 /// Default model latency: median 4 ms, p99.9 14 ms, well inside the 50 ms budget.
 pub(crate) const DEFAULT_MODEL_LATENCY: &str = "lognormal(mu=-5.5, sigma=0.4)";
 
+/// Default holdout: 2% of applicants approved whatever the model says. Small enough to cost
+/// little (most of them the model would approve anyway), large enough for a label count that
+/// measures accuracy over an hour.
+pub(crate) const DEFAULT_HOLDOUT_SHARE: f64 = 0.02;
+
 /// Everything `monlab serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -65,6 +70,9 @@ pub struct ModelConfig {
     pub timeout: Duration,
     /// Simulated inference latency in seconds.
     pub latency: Distribution,
+    /// Share of requests in the holdout (0 to 1): scored, then approved whatever the
+    /// decision, so their outcomes are an unbiased sample of the whole population.
+    pub holdout_share: f64,
 }
 
 /// The distributions behind `/random`.
@@ -104,6 +112,7 @@ impl Default for ServeConfig {
                 latency: DEFAULT_MODEL_LATENCY
                     .parse()
                     .expect("default model latency spec is valid"),
+                holdout_share: DEFAULT_HOLDOUT_SHARE,
             },
             lab: LabConfig::default(),
         }

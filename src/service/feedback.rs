@@ -2,9 +2,11 @@
 //!
 //! Body: `{"prediction_id": "p…", "label": true}` where `label` is whether the applicant
 //! defaulted. The prediction must be one of the last 200,000 this process answered (404
-//! otherwise); each takes one label (409 for a second); a malformed body is refused with 422
-//! naming the field. The label is counted against what was answered (source, decision), its
-//! delay is measured, and labels of model predictions enter the quality window.
+//! otherwise); each takes one label (409 for a second); a declined one takes none (409: a
+//! declined application never gets an outcome, so its label could only be made up; the
+//! holdout's are all approved); a malformed body is refused with 422 naming the field. The
+//! label is counted against the model's own decision and cohort, its delay is measured, and
+//! labels of model predictions enter their cohort's quality window.
 
 use super::error::{ApiError, JsonBody};
 use super::AppState;
@@ -29,7 +31,9 @@ pub(crate) async fn feedback(
                 message: e.to_string(),
             },
             FeedbackError::Unknown => ApiError::NotFound(e.to_string()),
-            FeedbackError::AlreadyLabelled => ApiError::Conflict(e.to_string()),
+            FeedbackError::AlreadyLabelled | FeedbackError::Declined(_) => {
+                ApiError::Conflict(e.to_string())
+            }
         })?;
     let now = Instant::now();
     let delay = now.saturating_duration_since(answered.at);
@@ -37,23 +41,19 @@ pub(crate) async fn feedback(
     state
         .metrics
         .ml
-        .observe_feedback(model, answered.declined, req.label, delay);
+        .observe_feedback(&answered, req.label, delay);
     if let Some(score) = answered.score {
         state
             .monitor
-            .quality
+            .quality(answered.holdout)
             .push(now, score, answered.declined, req.label);
     }
     Ok(Json(FeedbackAnswer {
         prediction_id: req.prediction_id,
         label: req.label,
         source: if model { "model" } else { "fallback" }.into(),
-        decision: if answered.declined {
-            "decline"
-        } else {
-            "approve"
-        }
-        .into(),
+        decision: crate::ml::feedback::decision(answered.declined).into(),
+        holdout: answered.holdout,
         correct: answered.declined == req.label,
         delay_seconds: delay.as_secs_f64(),
     }))
@@ -62,14 +62,18 @@ pub(crate) async fn feedback(
 #[cfg(test)]
 mod tests {
     use crate::service::ServeConfig;
-    use crate::service::{router, AppState};
+    use crate::service::{measured, router, AppState};
+    use crate::telemetry::http::GoldenSignals;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
     use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    async fn call(app: &axum::Router, path: &str, body: &str) -> (StatusCode, Value) {
+    /// The app as `run` serves it: the router inside the golden-signal layer.
+    type App = GoldenSignals<axum::Router>;
+
+    async fn call(app: &App, path: &str, body: &str) -> (StatusCode, Value) {
         let req = Request::post(path)
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
@@ -88,9 +92,30 @@ mod tests {
                "employment": "employed", "region": "east"})
     }
 
-    fn app() -> (axum::Router, AppState) {
-        let state = AppState::new(&ServeConfig::default());
-        (router(state.clone()), state)
+    /// An applicant the shipped model declines.
+    fn risky() -> Value {
+        json!({"age": 52, "income": 31000, "debt_ratio": 0.55, "credit_history_months": 12,
+               "employment": "unemployed", "region": "west"})
+    }
+
+    /// The app with no holdout, so that what the model decides is what is answered.
+    fn app() -> (App, AppState) {
+        app_with_holdout(0.0)
+    }
+
+    fn app_with_holdout(holdout_share: f64) -> (App, AppState) {
+        let mut cfg = ServeConfig::default();
+        cfg.model.holdout_share = holdout_share;
+        let state = AppState::new(&cfg);
+        (measured(&state, router(state.clone()), None), state)
+    }
+
+    fn metrics_text(state: &AppState) -> String {
+        let text = state
+            .metrics
+            .encode(crate::telemetry::exposition::Format::Text)
+            .unwrap();
+        String::from_utf8(text).unwrap()
     }
 
     #[tokio::test]
@@ -104,13 +129,98 @@ mod tests {
         let (status, f) = call(&app, "/feedback", &body).await;
         assert_eq!(status, StatusCode::OK, "{f}");
         assert_eq!(f["source"], "model");
-        assert_eq!(f["correct"], p["decision"] == "decline");
+        assert_eq!(
+            (&p["decision"], &p["model_decision"]),
+            (&json!("approve"), &json!("approve"))
+        );
+        assert_eq!(
+            (&f["decision"], &f["holdout"]),
+            (&json!("approve"), &json!(false))
+        );
+        assert_eq!(f["correct"], false, "approved, and defaulted");
         assert!(f["delay_seconds"].as_f64().unwrap() >= 0.0);
         let (status, again) = call(&app, "/feedback", &body).await;
         assert_eq!(status, StatusCode::CONFLICT, "{again}");
         assert_eq!(again["error"], "conflict");
-        let q = state.monitor.quality.quality(std::time::Instant::now());
+        let q = state.monitor.decided.quality(std::time::Instant::now());
         assert_eq!(q.labels, 1);
+    }
+
+    /// A declined application never gets an outcome: its label is a client error (409 with
+    /// the JSON body, counted as 4xx), and the prediction stays unlabelled.
+    #[tokio::test]
+    async fn a_declined_prediction_takes_no_label() {
+        let (app, state) = app();
+        let (status, p) = call(&app, "/predict", &risky().to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        assert_eq!(
+            (&p["decision"], &p["holdout"]),
+            (&json!("decline"), &json!(false))
+        );
+        let id = p["prediction_id"].as_str().unwrap().to_string();
+        let body = json!({"prediction_id": id, "label": true}).to_string();
+        for _ in 0..2 {
+            let (status, err) = call(&app, "/feedback", &body).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{err}");
+            assert_eq!(err["error"], "conflict");
+            let message = err["message"].as_str().unwrap();
+            assert_eq!(
+                message,
+                format!(
+                    "prediction {id} was declined: a declined application never gets an outcome"
+                )
+            );
+        }
+        let text = metrics_text(&state);
+        for (series, want) in [
+            (
+                r#"monlab_http_requests_total{method="POST",route="/feedback",code="409"} 2"#,
+                true,
+            ),
+            (r#"code="5"#, false),
+            (r#"monlab_model_label_delay_seconds_count 0"#, true),
+        ] {
+            assert_eq!(text.contains(series), want, "{series} in\n{text}");
+        }
+        assert_eq!(
+            state
+                .monitor
+                .decided
+                .quality(std::time::Instant::now())
+                .labels,
+            0
+        );
+    }
+
+    /// In the holdout the same applicant is approved, so its outcome arrives: counted against
+    /// the model's own decline in the holdout cohort, in the holdout's window.
+    #[tokio::test]
+    async fn a_holdout_prediction_takes_its_label_in_the_holdout_cohort() {
+        let (app, state) = app_with_holdout(1.0);
+        let (_, p) = call(&app, "/predict", &risky().to_string()).await;
+        assert_eq!(
+            (&p["decision"], &p["model_decision"], &p["holdout"]),
+            (&json!("approve"), &json!("decline"), &json!(true))
+        );
+        let score = p["score"].as_f64().unwrap();
+        let id = p["prediction_id"].as_str().unwrap();
+        let body = json!({"prediction_id": id, "label": true}).to_string();
+        let (status, f) = call(&app, "/feedback", &body).await;
+        assert_eq!(status, StatusCode::OK, "{f}");
+        assert_eq!(
+            (&f["decision"], &f["holdout"], &f["correct"]),
+            (&json!("decline"), &json!(true), &json!(true))
+        );
+        let now = std::time::Instant::now();
+        assert_eq!(state.monitor.holdout.quality(now).labels, 1);
+        assert_eq!(state.monitor.decided.quality(now).labels, 0);
+        let text = metrics_text(&state);
+        let series = r#"monlab_model_feedback_total{source="model",decision="decline",outcome="default",cohort="holdout"} 1"#;
+        assert!(text.contains(series), "{series} not in\n{text}");
+        let expected = format!(
+            r#"monlab_model_feedback_expected_defaults_total{{decision="decline",cohort="holdout"}} {score}"#
+        );
+        assert!(text.contains(&expected), "{expected} not in\n{text}");
     }
 
     #[tokio::test]

@@ -99,6 +99,7 @@ impl AppState {
                 model,
                 cfg.model.latency.sampler(),
                 cfg.model.timeout,
+                cfg.model.holdout_share,
             )),
             alert_log: Arc::default(),
             admin_token: cfg.admin_token.as_deref().map(Arc::from),
@@ -245,7 +246,8 @@ pub fn refresh_model_monitoring(state: &AppState) {
     let now = std::time::Instant::now();
     state.metrics.ml.set_drift(&state.monitor.drift.report(now));
     state.metrics.ml.set_quality(
-        &state.monitor.quality.quality(now),
+        &state.monitor.decided.quality(now),
+        &state.monitor.holdout.quality(now),
         state.monitor.store.len(),
     );
 }

@@ -17,7 +17,7 @@ use crate::distribution::Sampler;
 use crate::incident::Incident;
 use crate::ml::drift::DriftMonitor;
 use crate::ml::features::{self, Features, Invalid};
-use crate::ml::feedback::{Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
+use crate::ml::feedback::{decision, Answered, PredictionStore, QualityWindow, STORE_CAPACITY};
 use crate::ml::reference::Reference;
 use crate::ml::{fallback, model::Model};
 use axum::body::Bytes;
@@ -26,63 +26,85 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
-/// The model, its simulated latency and its time budget.
+/// The model, its simulated latency, its time budget and the holdout.
 #[derive(Debug)]
 pub struct Predictor {
     /// The model.
     pub model: Model,
     latency: Sampler,
     budget: Duration,
+    holdout_share: f64,
     rng: Mutex<SmallRng>,
 }
 
 /// What the prediction path keeps for monitoring: recent predictions awaiting their outcome,
-/// the drift windows, and the labelled predictions of the quality window.
+/// the drift windows, and the labelled predictions of each cohort's quality window.
 #[derive(Debug)]
 pub struct ModelMonitor {
     /// Recent predictions, by id.
     pub store: PredictionStore,
     /// Recent inputs and scores against the training reference.
     pub drift: DriftMonitor,
-    /// Recent labels of model predictions.
-    pub quality: QualityWindow,
+    /// Recent labels of model predictions whose decision was answered (approved ones only,
+    /// once declined applications get no outcome: a biased sample).
+    pub decided: QualityWindow,
+    /// Labels of the holdout's model predictions: an unbiased sample, but a small one, so
+    /// over a longer window.
+    pub holdout: QualityWindow,
 }
 
 impl ModelMonitor {
     /// Monitoring against `reference`, remembering [`STORE_CAPACITY`] predictions, with the
     /// drift and quality windows shortened by the time warp's `speed`.
     pub fn new(reference: Reference, speed: crate::warp::Speed) -> Self {
+        use crate::ml::feedback::{HOLDOUT_QUALITY_WINDOW, QUALITY_WINDOW};
         Self {
             store: PredictionStore::new(STORE_CAPACITY),
             drift: DriftMonitor::with_window(reference, speed.scale(crate::ml::drift::WINDOW)),
-            quality: QualityWindow::with_window(speed.scale(crate::ml::feedback::QUALITY_WINDOW)),
+            decided: QualityWindow::with_window(speed.scale(QUALITY_WINDOW)),
+            holdout: QualityWindow::with_window(speed.scale(HOLDOUT_QUALITY_WINDOW)),
+        }
+    }
+
+    /// The quality window of a prediction's cohort.
+    pub fn quality(&self, holdout: bool) -> &QualityWindow {
+        if holdout {
+            &self.holdout
+        } else {
+            &self.decided
         }
     }
 }
 
 impl Predictor {
-    /// A predictor with the given model, latency distribution (seconds) and budget.
-    pub fn new(model: Model, latency: Sampler, budget: Duration) -> Self {
+    /// A predictor with the given model, latency distribution (seconds), budget and share of
+    /// requests in the holdout (0 to 1).
+    pub fn new(model: Model, latency: Sampler, budget: Duration, holdout_share: f64) -> Self {
         Self {
             model,
             latency,
             budget,
+            holdout_share,
             rng: Mutex::new(SmallRng::from_os_rng()),
         }
     }
 
     /// Scores with the model within the budget, or falls back. `collapsed` breaks the model's
-    /// preprocessing (the `output-collapse` incident). The id is left empty for the caller,
-    /// who stores the prediction.
+    /// preprocessing (the `output-collapse` incident). A share of requests, drawn before
+    /// scoring, is in the holdout: scored as any other, then approved whatever the decision.
+    /// The id is left empty for the caller, who stores the prediction.
     pub async fn predict(
         &self,
         f: &Features,
         model_down: bool,
         collapsed: bool,
     ) -> (Prediction, Option<Duration>) {
+        // Drawn before scoring, so which requests are held out cannot depend on the score.
+        let holdout =
+            self.holdout_share > 0.0 && self.rng.lock().random::<f64>() < self.holdout_share;
         let attempt = async {
             if model_down {
                 return Err(FallbackReason::ModelUnavailable);
@@ -101,33 +123,21 @@ impl Predictor {
             Err(_) => Err(FallbackReason::Timeout),
         };
         let model_time = (!model_down).then(|| start.elapsed());
-        let p = match outcome {
-            Ok(score) => Prediction {
-                prediction_id: String::new(),
-                score: Some(score),
-                decision: decision(self.model.declines(score)).into(),
-                source: "model".into(),
-                fallback_reason: None,
-                model_version: self.model.version.clone(),
-            },
-            Err(reason) => Prediction {
-                prediction_id: String::new(),
-                score: None,
-                decision: decision(fallback::declines(f)).into(),
-                source: "fallback".into(),
-                fallback_reason: Some(reason),
-                model_version: self.model.version.clone(),
-            },
+        let (score, declines, source, fallback_reason) = match outcome {
+            Ok(score) => (Some(score), self.model.declines(score), "model", None),
+            Err(reason) => (None, fallback::declines(f), "fallback", Some(reason)),
+        };
+        let p = Prediction {
+            prediction_id: String::new(),
+            score,
+            decision: decision(declines && !holdout).into(),
+            model_decision: decision(declines).into(),
+            holdout,
+            source: source.into(),
+            fallback_reason,
+            model_version: self.model.version.clone(),
         };
         (p, model_time)
-    }
-}
-
-fn decision(declines: bool) -> &'static str {
-    if declines {
-        "decline"
-    } else {
-        "approve"
     }
 }
 
@@ -203,7 +213,8 @@ async fn answer(state: AppState, body: serde_json::Value) -> Result<Json<Predict
     let now = Instant::now();
     prediction.prediction_id = state.monitor.store.insert(Answered {
         score: prediction.score,
-        declined: prediction.decision == "decline",
+        declined: prediction.model_decision == "decline",
+        holdout: prediction.holdout,
         at: now,
     });
     state
@@ -212,4 +223,70 @@ async fn answer(state: AppState, body: serde_json::Value) -> Result<Json<Predict
         .observe(now, &features, prediction.score);
     state.metrics.ml.observe_prediction(&prediction, model_time);
     Ok(Json(prediction))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::features::{Employment, Region};
+
+    /// An applicant the shipped model and the fallback both decline.
+    fn risky() -> Features {
+        Features {
+            age: Some(52.0),
+            income: Some(31_000.0),
+            debt_ratio: Some(0.55),
+            credit_history_months: Some(12.0),
+            employment: Some(Employment::Unemployed),
+            region: Some(Region::West),
+        }
+    }
+
+    fn predictor(holdout_share: f64) -> Predictor {
+        let latency: crate::distribution::Distribution = "constant(value=0)".parse().unwrap();
+        Predictor::new(
+            Model::shipped(),
+            latency.sampler(),
+            Duration::from_millis(50),
+            holdout_share,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_holdout_is_approved_whatever_the_model_or_fallback_decides() {
+        let f = risky();
+        for (down, source) in [(false, "model"), (true, "fallback")] {
+            let (p, _) = predictor(1.0).predict(&f, down, false).await;
+            assert_eq!(p.source, source);
+            assert!(p.holdout);
+            assert_eq!(
+                (p.decision.as_str(), p.model_decision.as_str()),
+                ("approve", "decline")
+            );
+            assert_eq!(
+                p.score.is_some(),
+                !down,
+                "the model still scores the holdout"
+            );
+            let (p, _) = predictor(0.0).predict(&f, down, false).await;
+            assert!(!p.holdout);
+            assert_eq!(
+                (p.decision.as_str(), p.model_decision.as_str()),
+                ("decline", "decline")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_share_of_requests_is_held_out() {
+        let p = predictor(0.2);
+        let n = 4000;
+        let mut held = 0;
+        for _ in 0..n {
+            held += usize::from(p.predict(&risky(), false, false).await.0.holdout);
+        }
+        // Binomial(4000, 0.2): standard deviation 0.0063; five of them either side.
+        let share = held as f64 / n as f64;
+        assert!((share - 0.2).abs() < 0.032, "held out {share}");
+    }
 }

@@ -6,16 +6,24 @@
 //!   out-of-range values and unknown categories, by feature;
 //! - drift against the training reference: PSI and KS per feature and for the score, with the
 //!   window's sample count (set by the service's refresh task from [`crate::ml::drift`]);
-//! - quality from feedback: outcomes by source, decision and outcome, the label delay, and
-//!   accuracy, precision, recall and calibration error over the last five minutes.
+//! - expected quality before any label: the sum of the model's scores (its calibrated
+//!   probability of default) by decision, from which rules estimate the default rate,
+//!   accuracy, precision and recall with the prediction counts (confidence-based performance
+//!   estimation, as NannyML's CBPE);
+//! - quality from feedback: outcomes by source, decision, outcome and cohort, the label delay,
+//!   the scores of the labelled predictions (realised against expected default rate), and
+//!   accuracy, precision, recall and calibration error per cohort over its window (the
+//!   holdout's hour, the decided cohort's five minutes).
 //!
-//! Labels come from fixed lists (sources, reasons, decisions, feature names, known
-//! categories), never from request values.
+//! Every `decision` label is the model's (or the fallback's) own decision; `cohort` says
+//! whether it was answered (`decided`) or overridden to approve (`holdout`). Labels come from
+//! fixed lists (sources, reasons, decisions, cohorts, feature names, known categories), never
+//! from request values.
 
 use crate::api::predict::Prediction;
 use crate::ml::drift::{DriftReport, SCORE};
 use crate::ml::features::{Features, CATEGORICAL, NUMERIC};
-use crate::ml::feedback::Quality;
+use crate::ml::feedback::{decision, Answered, Quality};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -35,8 +43,38 @@ pub(crate) struct PredictionLabels {
     pub source: &'static str,
     /// `none`, `model_unavailable` or `timeout`.
     pub reason: &'static str,
-    /// `approve` or `decline`.
+    /// The model's (or fallback's) own decision: `approve` or `decline`.
     pub decision: &'static str,
+    /// `holdout` (approved whatever the decision) or `decided` (the decision was answered).
+    pub cohort: &'static str,
+}
+
+/// The cohorts: predictions whose decision was answered, and the holdout.
+pub(crate) const COHORTS: [&str; 2] = ["decided", "holdout"];
+
+/// The cohort label of a prediction.
+fn cohort(holdout: bool) -> &'static str {
+    if holdout {
+        "holdout"
+    } else {
+        "decided"
+    }
+}
+
+/// Model predictions by own decision and cohort (the expected defaults).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DecisionLabels {
+    /// The model's own decision: `approve` or `decline`.
+    pub decision: &'static str,
+    /// `holdout` or `decided`.
+    pub cohort: &'static str,
+}
+
+/// A cohort of labelled predictions (the windowed quality gauges).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CohortLabels {
+    /// `holdout` or `decided`.
+    pub cohort: &'static str,
 }
 
 /// A feature name from the fixed feature list (or `score`).
@@ -60,10 +98,12 @@ pub(crate) struct CategoryLabels {
 pub(crate) struct FeedbackLabels {
     /// `model` or `fallback`.
     pub source: &'static str,
-    /// `approve` or `decline`.
+    /// The model's (or fallback's) own decision: `approve` or `decline`.
     pub decision: &'static str,
     /// `default` or `repaid`.
     pub outcome: &'static str,
+    /// `holdout` or `decided`.
+    pub cohort: &'static str,
 }
 
 /// Model identity.
@@ -130,6 +170,7 @@ impl Collector for InputHistograms {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 /// The prediction path's metrics.
 #[derive(Debug)]
@@ -146,13 +187,15 @@ pub struct MlMetrics {
     drift_psi: Family<FeatureLabels, FloatGauge>,
     drift_ks: Family<FeatureLabels, FloatGauge>,
     drift_samples: Family<FeatureLabels, Gauge>,
+    expected_defaults: Family<DecisionLabels, FloatCounter>,
     feedback: Family<FeedbackLabels, Counter>,
+    feedback_expected_defaults: Family<DecisionLabels, FloatCounter>,
     label_delay: Histogram,
-    accuracy: FloatGauge,
-    precision: FloatGauge,
-    recall: FloatGauge,
-    calibration_error: FloatGauge,
-    quality_labels: Gauge,
+    accuracy: Family<CohortLabels, FloatGauge>,
+    precision: Family<CohortLabels, FloatGauge>,
+    recall: Family<CohortLabels, FloatGauge>,
+    calibration_error: Family<CohortLabels, FloatGauge>,
+    quality_labels: Family<CohortLabels, Gauge>,
     stored: Gauge,
 }
 
@@ -201,16 +244,18 @@ impl MlMetrics {
             drift_psi: Family::default(),
             drift_ks: Family::default(),
             drift_samples: Family::default(),
+            expected_defaults: Family::default(),
             feedback: Family::default(),
+            feedback_expected_defaults: Family::default(),
             // From a few seconds (the load generator) to days (real credit outcomes).
             label_delay: Histogram::new([
                 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 86400.0,
             ]),
-            accuracy: FloatGauge::default(),
-            precision: FloatGauge::default(),
-            recall: FloatGauge::default(),
-            calibration_error: FloatGauge::default(),
-            quality_labels: Gauge::default(),
+            accuracy: Family::default(),
+            precision: Family::default(),
+            recall: Family::default(),
+            calibration_error: Family::default(),
+            quality_labels: Family::default(),
             stored: Gauge::default(),
         }
     }
@@ -223,11 +268,21 @@ impl MlMetrics {
             ("fallback", "timeout"),
         ] {
             for decision in ["approve", "decline"] {
-                let _ = self.predictions.get_or_create(&PredictionLabels {
-                    source: source.0,
-                    reason: source.1,
-                    decision,
-                });
+                for cohort in COHORTS {
+                    let _ = self.predictions.get_or_create(&PredictionLabels {
+                        source: source.0,
+                        reason: source.1,
+                        decision,
+                        cohort,
+                    });
+                }
+            }
+        }
+        for decision in ["approve", "decline"] {
+            for cohort in COHORTS {
+                let labels = DecisionLabels { decision, cohort };
+                let _ = self.expected_defaults.get_or_create(&labels);
+                let _ = self.feedback_expected_defaults.get_or_create(&labels);
             }
         }
         for feature in CATEGORICAL {
@@ -260,21 +315,28 @@ impl MlMetrics {
         for source in ["model", "fallback"] {
             for decision in ["approve", "decline"] {
                 for outcome in ["default", "repaid"] {
-                    let _ = self.feedback.get_or_create(&FeedbackLabels {
-                        source,
-                        decision,
-                        outcome,
-                    });
+                    for cohort in COHORTS {
+                        let _ = self.feedback.get_or_create(&FeedbackLabels {
+                            source,
+                            decision,
+                            outcome,
+                            cohort,
+                        });
+                    }
                 }
             }
         }
-        for g in [
-            &self.accuracy,
-            &self.precision,
-            &self.recall,
-            &self.calibration_error,
-        ] {
-            g.set(f64::NAN);
+        for cohort in COHORTS {
+            let labels = CohortLabels { cohort };
+            for g in [
+                &self.accuracy,
+                &self.precision,
+                &self.recall,
+                &self.calibration_error,
+            ] {
+                g.get_or_create(&labels).set(f64::NAN);
+            }
+            let _ = self.quality_labels.get_or_create(&labels);
         }
     }
 
@@ -282,8 +344,15 @@ impl MlMetrics {
     fn register_outputs_and_inputs(&self, registry: &mut Registry) {
         registry.register(
             "predictions",
-            "Predictions answered, by source (model or fallback), fallback reason and decision",
+            "Predictions answered, by source (model or fallback), fallback reason, the model's \
+             or fallback's own decision, and cohort (holdout: approved whatever the decision)",
             self.predictions.clone(),
+        );
+        registry.register(
+            "model_expected_defaults",
+            "Sum of the model's scores (calibrated probability of default) of its predictions, \
+             by own decision and cohort, counted when answered: the defaults to expect",
+            self.expected_defaults.clone(),
         );
         registry.register_with_unit(
             "model_duration",
@@ -346,8 +415,14 @@ impl MlMetrics {
         );
         registry.register(
             "model_feedback",
-            "Predictions whose true outcome arrived, by source, decision and outcome",
+            "Predictions whose true outcome arrived, by source, own decision, outcome and cohort",
             self.feedback.clone(),
+        );
+        registry.register(
+            "model_feedback_expected_defaults",
+            "Sum of the model's scores of the model predictions whose true outcome arrived, by \
+             own decision and cohort: the defaults expected among them",
+            self.feedback_expected_defaults.clone(),
         );
         registry.register_with_unit(
             "model_label_delay",
@@ -355,30 +430,33 @@ impl MlMetrics {
             Unit::Seconds,
             self.label_delay.clone(),
         );
+        // The windows are system time: under the time warp they are K times shorter.
         registry.register(
             "model_feedback_accuracy",
-            "Accuracy of the model's decisions labelled in the last 5 minutes; NaN without labels",
+            "Accuracy of the model's own decisions labelled in the cohort's window (holdout: \
+             1 hour, decided: 5 minutes); NaN without labels",
             self.accuracy.clone(),
         );
         registry.register(
             "model_feedback_precision",
-            "Share of the model's declines that defaulted, labelled in the last 5 minutes",
+            "Share of the model's declines that defaulted, labelled in the cohort's window",
             self.precision.clone(),
         );
         registry.register(
             "model_feedback_recall",
-            "Share of the defaults the model declined, labelled in the last 5 minutes",
+            "Share of the defaults the model declined, labelled in the cohort's window",
             self.recall.clone(),
         );
         registry.register(
             "model_feedback_calibration_error",
             "Expected calibration error (10 score bins) of the model's predictions labelled in \
-             the last 5 minutes",
+             the cohort's window; the holdout's says whether the scores, and estimates from \
+             them, can be trusted",
             self.calibration_error.clone(),
         );
         registry.register(
             "model_feedback_window_labels",
-            "Labels of model predictions in the last 5 minutes, behind the feedback ratios",
+            "Labels of model predictions in the cohort's window, behind the feedback ratios",
             self.quality_labels.clone(),
         );
         registry.register(
@@ -399,8 +477,8 @@ impl MlMetrics {
             .set(1);
     }
 
-    /// Records one answered prediction, its score when the model answered, and the model's
-    /// time when it was tried.
+    /// Records one answered prediction by its own decision and cohort, its score (and the
+    /// defaults it expects) when the model answered, and the model's time when it was tried.
     pub fn observe_prediction(&self, p: &Prediction, model_time: Option<Duration>) {
         let reason = p.fallback_reason.map_or("none", |r| r.as_str());
         let source = if p.source == "model" {
@@ -408,16 +486,14 @@ impl MlMetrics {
         } else {
             "fallback"
         };
-        let decision = if p.decision == "decline" {
-            "decline"
-        } else {
-            "approve"
-        };
+        let decision = decision(p.model_decision == "decline");
+        let cohort = cohort(p.holdout);
         self.predictions
             .get_or_create(&PredictionLabels {
                 source,
                 reason,
                 decision,
+                cohort,
             })
             .inc();
         if let Some(t) = model_time {
@@ -425,6 +501,9 @@ impl MlMetrics {
         }
         if let Some(s) = p.score {
             self.score.observe(s);
+            self.expected_defaults
+                .get_or_create(&DecisionLabels { decision, cohort })
+                .inc_by(s);
         }
     }
 
@@ -470,15 +549,28 @@ impl MlMetrics {
             .inc();
     }
 
-    /// Records one label: who answered, what they decided, what happened, how late.
-    pub fn observe_feedback(&self, model: bool, declined: bool, defaulted: bool, delay: Duration) {
+    /// Records one label of what was `answered`: who answered, what they decided, in which
+    /// cohort, what happened, how late; and for the model, the defaults its score expected.
+    pub fn observe_feedback(&self, answered: &Answered, defaulted: bool, delay: Duration) {
+        let decision = decision(answered.declined);
+        let cohort = cohort(answered.holdout);
         self.feedback
             .get_or_create(&FeedbackLabels {
-                source: if model { "model" } else { "fallback" },
-                decision: if declined { "decline" } else { "approve" },
+                source: if answered.score.is_some() {
+                    "model"
+                } else {
+                    "fallback"
+                },
+                decision,
                 outcome: if defaulted { "default" } else { "repaid" },
+                cohort,
             })
             .inc();
+        if let Some(s) = answered.score {
+            self.feedback_expected_defaults
+                .get_or_create(&DecisionLabels { decision, cohort })
+                .inc_by(s);
+        }
         self.label_delay.observe(delay.as_secs_f64());
     }
 
@@ -496,14 +588,212 @@ impl MlMetrics {
         }
     }
 
-    /// Publishes the windowed quality and the prediction store's size.
-    pub fn set_quality(&self, q: &Quality, stored: usize) {
-        self.accuracy.set(q.accuracy);
-        self.precision.set(q.precision);
-        self.recall.set(q.recall);
-        self.calibration_error.set(q.calibration_error);
-        self.quality_labels
-            .set(i64::try_from(q.labels).unwrap_or(i64::MAX));
+    /// Publishes the windowed quality of each cohort and the prediction store's size.
+    pub fn set_quality(&self, decided: &Quality, holdout: &Quality, stored: usize) {
+        for (cohort, q) in [("decided", decided), ("holdout", holdout)] {
+            let labels = CohortLabels { cohort };
+            self.accuracy.get_or_create(&labels).set(q.accuracy);
+            self.precision.get_or_create(&labels).set(q.precision);
+            self.recall.get_or_create(&labels).set(q.recall);
+            self.calibration_error
+                .get_or_create(&labels)
+                .set(q.calibration_error);
+            self.quality_labels
+                .get_or_create(&labels)
+                .set(i64::try_from(q.labels).unwrap_or(i64::MAX));
+        }
         self.stored.set(i64::try_from(stored).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::predict::FallbackReason;
+    use std::time::Instant;
+
+    fn prediction(score: Option<f64>, declines: bool, holdout: bool) -> Prediction {
+        Prediction {
+            prediction_id: String::new(),
+            score,
+            decision: decision(declines && !holdout).into(),
+            model_decision: decision(declines).into(),
+            holdout,
+            source: if score.is_some() { "model" } else { "fallback" }.into(),
+            fallback_reason: score.is_none().then_some(FallbackReason::Timeout),
+            model_version: "test".into(),
+        }
+    }
+
+    /// The exposition of `m`, and a reader of one series' value (0 when absent).
+    fn exposition(registry: &Registry) -> impl Fn(&str) -> f64 {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        move |series: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+                .map_or(0.0, |v| v.parse().unwrap())
+        }
+    }
+
+    fn close(got: f64, want: f64, what: &str) {
+        assert!((got - want).abs() < 1e-12, "{what}: {got}, by hand {want}");
+    }
+
+    /// The label-free estimates (CBPE) the rules compute from the counters, checked against
+    /// the same numbers worked out by hand from each prediction's probability of being right.
+    #[test]
+    fn expected_defaults_give_the_estimates_worked_out_by_hand() {
+        let mut registry = Registry::with_prefix("monlab");
+        let m = MlMetrics::new(&mut registry);
+        // (score, own decision: declines, holdout)
+        let model = [
+            (0.1, false, false),
+            (0.2, false, false),
+            (0.3, false, false),
+            (0.6, true, false),
+            (0.9, true, false),
+            (0.05, false, true),
+            (0.7, true, true),
+        ];
+        for (s, declines, holdout) in model {
+            m.observe_prediction(&prediction(Some(s), declines, holdout), None);
+        }
+        // The fallback has no score: counted, expecting nothing.
+        m.observe_prediction(&prediction(None, true, false), None);
+        let get = exposition(&registry);
+        let n = |decision: &str| -> f64 {
+            COHORTS
+                .iter()
+                .map(|c| {
+                    get(&format!(
+                        r#"monlab_predictions_total{{source="model",reason="none",decision="{decision}",cohort="{c}"}}"#
+                    ))
+                })
+                .sum()
+        };
+        let sum = |decision: &str| -> f64 {
+            COHORTS
+                .iter()
+                .map(|c| {
+                    get(&format!(
+                        r#"monlab_model_expected_defaults_total{{decision="{decision}",cohort="{c}"}}"#
+                    ))
+                })
+                .sum()
+        };
+        let (n_a, n_d, s_a, s_d) = (n("approve"), n("decline"), sum("approve"), sum("decline"));
+        assert_eq!((n_a, n_d), (4.0, 3.0));
+        let total = n_a + n_d;
+        // The spec's formulas over the counters.
+        let rate = (s_a + s_d) / total;
+        let accuracy = (s_d + n_a - s_a) / total;
+        let precision = s_d / n_d;
+        let recall = s_d / (s_a + s_d);
+        // By hand: an approval is right with probability 1 − score, a decline with the score.
+        // Approvals 0.1, 0.2, 0.3, 0.05 (holdout); declines 0.6, 0.9, 0.7 (holdout).
+        close(
+            rate,
+            (0.1 + 0.2 + 0.3 + 0.05 + 0.6 + 0.9 + 0.7) / 7.0,
+            "default rate",
+        );
+        close(
+            accuracy,
+            (0.9 + 0.8 + 0.7 + 0.95 + 0.6 + 0.9 + 0.7) / 7.0,
+            "accuracy",
+        );
+        close(accuracy, 5.55 / 7.0, "accuracy");
+        close(precision, 2.2 / 3.0, "precision");
+        close(recall, 2.2 / 2.85, "recall");
+        // The cohorts stay apart, and the fallback's decision is its own.
+        close(
+            get(r#"monlab_model_expected_defaults_total{decision="decline",cohort="holdout"}"#),
+            0.7,
+            "holdout declines",
+        );
+        assert_eq!(
+            get(
+                r#"monlab_predictions_total{source="fallback",reason="timeout",decision="decline",cohort="decided"}"#
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn labels_count_by_own_decision_and_cohort_with_the_defaults_expected() {
+        let mut registry = Registry::with_prefix("monlab");
+        let m = MlMetrics::new(&mut registry);
+        let at = Instant::now();
+        let labelled = [
+            (Some(0.2), false, false, false),
+            (Some(0.4), false, false, true),
+            // A holdout the model would have declined: its outcome is known all the same.
+            (Some(0.8), true, true, true),
+            (None, true, true, false),
+        ];
+        for (score, declined, holdout, defaulted) in labelled {
+            let a = Answered {
+                score,
+                declined,
+                holdout,
+                at,
+            };
+            m.observe_feedback(&a, defaulted, Duration::from_secs(3));
+        }
+        let get = exposition(&registry);
+        for (series, want) in [
+            (
+                r#"monlab_model_feedback_total{source="model",decision="approve",outcome="repaid",cohort="decided"}"#,
+                1.0,
+            ),
+            (
+                r#"monlab_model_feedback_total{source="model",decision="approve",outcome="default",cohort="decided"}"#,
+                1.0,
+            ),
+            (
+                r#"monlab_model_feedback_total{source="model",decision="decline",outcome="default",cohort="holdout"}"#,
+                1.0,
+            ),
+            (
+                r#"monlab_model_feedback_total{source="fallback",decision="decline",outcome="repaid",cohort="holdout"}"#,
+                1.0,
+            ),
+            (
+                r#"monlab_model_feedback_total{source="model",decision="decline",outcome="default",cohort="decided"}"#,
+                0.0,
+            ),
+            (
+                r#"monlab_model_feedback_expected_defaults_total{decision="approve",cohort="decided"}"#,
+                0.6000000000000001,
+            ),
+            (
+                r#"monlab_model_feedback_expected_defaults_total{decision="decline",cohort="holdout"}"#,
+                0.8,
+            ),
+            ("monlab_model_label_delay_seconds_count", 4.0),
+        ] {
+            close(get(series), want, series);
+        }
+    }
+
+    #[test]
+    fn every_cohort_series_exists_from_the_start() {
+        let mut registry = Registry::with_prefix("monlab");
+        let _m = MlMetrics::new(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        // source × reason (3) × decision (2) × cohort (2); source × decision × outcome × cohort.
+        assert_eq!(count("monlab_predictions_total{"), 12);
+        assert_eq!(count("monlab_model_feedback_total{"), 16);
+        assert_eq!(count("monlab_model_expected_defaults_total{"), 4);
+        assert_eq!(count("monlab_model_feedback_expected_defaults_total{"), 4);
+        for gauge in ["accuracy", "precision", "recall", "calibration_error"] {
+            for cohort in COHORTS {
+                let series = format!(r#"monlab_model_feedback_{gauge}{{cohort="{cohort}"}} NaN"#);
+                assert!(text.contains(&series), "{series} not in\n{text}");
+            }
+        }
+        assert_eq!(count("monlab_model_feedback_window_labels{"), 2);
     }
 }
