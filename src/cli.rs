@@ -449,11 +449,11 @@ pub struct LoadArgs {
     /// Seed for arrivals, routes, users and features, for a reproducible run [default: from the OS]
     #[arg(long, env = "MONLAB_LOAD_SEED", value_name = "N", value_parser = parse::seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Share of predictions whose true outcome is sent to /feedback later, 0 to 1
+    /// Share of approved predictions whose true outcome is sent to /feedback later (declined ones never have one), 0 to 1
     #[arg(long, env = "MONLAB_LOAD_FEEDBACK_SHARE", value_name = "SHARE", value_parser = parse::share, default_value_t = load().feedback_share, allow_negative_numbers = true)]
     pub feedback_share: f64,
-    /// Mean delay before an outcome is sent (exponential, cut at 10 means), at most 6m
-    #[arg(long, env = "MONLAB_LOAD_FEEDBACK_DELAY", value_name = "DURATION", value_parser = parse::duration_in(Duration::ZERO, Duration::from_secs(360)), default_value_t = load().feedback_delay.into())]
+    /// Mean delay before an outcome is sent, system time (exponential, cut at 10 means), at most 24h
+    #[arg(long, env = "MONLAB_LOAD_FEEDBACK_DELAY", value_name = "DURATION", value_parser = parse::duration_in(Duration::ZERO, crate::load::config::MAX_FEEDBACK_DELAY), default_value_t = load().feedback_delay.into())]
     pub feedback_delay: Dur,
     /// Print the report as JSON on stdout (no progress bar)
     #[arg(long)]

@@ -4,6 +4,10 @@ use std::time::Duration;
 
 /// The longest run `monlab load` accepts.
 pub const LOAD_MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Default mean delay of an outcome: 20 minutes of system time.
+pub(crate) const DEFAULT_FEEDBACK_DELAY: Duration = Duration::from_secs(1200);
+/// Longest mean feedback delay `monlab load` accepts.
+pub(crate) const MAX_FEEDBACK_DELAY: Duration = Duration::from_secs(24 * 3600);
 /// The most requests `monlab load` accepts in one run.
 pub const LOAD_MAX_REQUESTS: u64 = 1_000_000_000;
 
@@ -36,7 +40,8 @@ pub struct LoadConfig {
     pub seed: Option<u64>,
     /// Whether to draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
-    /// Share of predictions whose true outcome is sent to `/feedback`, from 0 to 1.
+    /// Share of approved predictions whose true outcome is sent to `/feedback`, from 0 to 1
+    /// (declined ones never have an outcome).
     pub feedback_share: f64,
     /// Mean delay before an outcome is sent (exponential, cut at 10 means).
     pub feedback_delay: Duration,
@@ -62,10 +67,11 @@ impl Default for LoadConfig {
             timeout: Duration::from_secs(10),
             seed: None,
             progress: false,
-            // Half the outcomes become known, a few seconds late: enough labels (about 1.5/s
-            // at 3 predictions/s) for accuracy over 5 minutes to be within ±0.02.
-            feedback_share: 0.5,
-            feedback_delay: Duration::from_secs(5),
+            // As in credit: every approved applicant's outcome becomes known, late. Twenty
+            // minutes is long against the 5-minute alert windows (months, in life), so what
+            // can be known before any label shows apart from what labels tell.
+            feedback_share: 1.0,
+            feedback_delay: DEFAULT_FEEDBACK_DELAY,
             world_poll: super::world::POLL_INTERVAL,
         }
     }

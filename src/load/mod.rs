@@ -8,8 +8,9 @@
 //!
 //! Alongside, a task reads the service's incidents every second ([`world`]) so applicants
 //! drift, lose a feature or default differently while those incidents run, and a share of the
-//! predictions gets its true outcome sent to `/feedback` after a delay. Feedback is extra
-//! traffic: it does not count against `--rate` or the mix, and is reported apart.
+//! approved predictions gets its true outcome sent to `/feedback` after a delay (a declined
+//! application never has one). Feedback is extra traffic: it does not count against
+//! `--rate` or the mix, and is reported apart.
 
 pub(crate) mod config;
 pub(crate) mod progress;
@@ -114,9 +115,10 @@ fn feedback_wait(cfg: &LoadConfig) -> Duration {
         .min(cfg.feedback_delay.mul_f64(request::FEEDBACK_DELAY_CAP))
         + cfg.timeout
 }
-/// Most feedback waiting at once; past it, feedback is dropped and counted. At the default
-/// load about 8 wait at a time (1.5 labels/s, 5 s mean delay); the cap bounds memory when
-/// the service stops answering them.
+/// Most feedback waiting at once; past it, feedback is dropped and counted. With outcomes
+/// 20 minutes late, about 2,000 wait at a time at `up`'s 2 predictions/s, and 10,000 at
+/// `load`'s default 10/s (rates scale with the time warp, delays shrink by it: the same
+/// count); the cap (a few hundred bytes each) bounds memory from 80 predictions/s on.
 const MAX_PENDING_FEEDBACK: usize = 100_000;
 /// Largest `/predict` answer read for its prediction id.
 const MAX_PREDICT_ANSWER: usize = 16 * 1024;
@@ -513,7 +515,8 @@ struct ReportedDelay {
     delay_seconds: f64,
 }
 
-/// Schedules the feedback of an answered prediction, or counts why it cannot be sent.
+/// Schedules the feedback of an approved prediction, or counts why it cannot be sent. A
+/// declined application never gets an outcome (the holdout is answered as approved).
 fn plan_feedback(
     shared: &Arc<Shared>,
     planned: request::PlannedFeedback,
@@ -522,15 +525,22 @@ fn plan_feedback(
     answered: Instant,
     cancelled: watch::Receiver<bool>,
 ) {
-    let id = matches!(outcome, Outcome::Response(200))
+    let answer = matches!(outcome, Outcome::Response(200))
         .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
-        .flatten()
-        .and_then(|v| v["prediction_id"].as_str().map(str::to_string));
-    let Some(id) = id else {
+        .flatten();
+    let Some((id, decision)) = answer
+        .as_ref()
+        .and_then(|v| Some((v["prediction_id"].as_str()?, v["decision"].as_str()?)))
+    else {
         // Nothing to label: the prediction failed.
         shared.recorder.lock().feedback_skipped();
         return;
     };
+    if decision != "approve" {
+        shared.recorder.lock().feedback_declined();
+        return;
+    }
+    let id = id.to_string();
     let Ok(permit) = shared.feedback_permits.clone().try_acquire_owned() else {
         shared.recorder.lock().feedback_dropped();
         return;

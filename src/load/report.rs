@@ -134,6 +134,7 @@ pub(crate) struct Recorder {
     // Feedback is extra traffic, kept out of the routes and the total.
     feedback: Stats,
     feedback_planned: u64,
+    feedback_declined: u64,
     feedback_skipped: u64,
     feedback_dropped: u64,
 }
@@ -146,6 +147,7 @@ impl Recorder {
             all: Stats::new()?,
             feedback: Stats::new()?,
             feedback_planned: 0,
+            feedback_declined: 0,
             feedback_skipped: 0,
             feedback_dropped: 0,
         })
@@ -180,6 +182,11 @@ impl Recorder {
     /// Counts a prediction whose feedback is scheduled.
     pub(crate) fn feedback_planned(&mut self) {
         self.feedback_planned += 1;
+    }
+
+    /// Counts a prediction picked for feedback that was declined: no outcome ever exists.
+    pub(crate) fn feedback_declined(&mut self) {
+        self.feedback_declined += 1;
     }
 
     /// Counts a prediction picked for feedback that failed, so there is nothing to label.
@@ -220,15 +227,18 @@ pub(crate) struct RunFacts {
     pub feedback_delay: Duration,
 }
 
-/// The feedback a run sent: true outcomes of a share of its predictions, after a delay.
+/// The feedback a run sent: true outcomes of a share of its approved predictions, after a
+/// delay; declined applications never get one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackReport {
-    /// Share of predictions picked for feedback.
+    /// Share of approved predictions whose outcome is reported.
     pub share: f64,
     /// Mean delay from an answer to its feedback, in seconds.
     pub mean_delay_seconds: f64,
-    /// Answered predictions whose feedback was scheduled.
+    /// Approved predictions whose feedback was scheduled.
     pub planned: u64,
+    /// Picked predictions that were declined, so never get an outcome.
+    pub declined: u64,
     /// Picked predictions that failed, so had nothing to label.
     pub skipped: u64,
     /// Feedback not sent because too many were waiting.
@@ -362,6 +372,7 @@ impl Recorder {
                 share: facts.feedback_share,
                 mean_delay_seconds: facts.feedback_delay.as_secs_f64(),
                 planned: self.feedback_planned,
+                declined: self.feedback_declined,
                 skipped: self.feedback_skipped,
                 dropped: self.feedback_dropped,
                 requests: {
@@ -490,11 +501,13 @@ impl fmt::Display for Report {
             )?;
             writeln!(
                 f,
-                "  (feedback: share {:.2}, mean delay {:.1} s; {} planned, {} cancelled at the end, \
+                "  (feedback: share {:.2} of approvals, mean delay {:.1} s; {} planned, {} declined \
+                 (no outcome), {} cancelled at the end (outcome due later, not sent), \
                  {} skipped for failed predictions, {} dropped; not in the totals)",
                 fb.share,
                 fb.mean_delay_seconds,
                 fb.planned,
+                fb.declined,
                 fb.requests.cancelled,
                 fb.skipped,
                 fb.dropped

@@ -154,6 +154,54 @@ async fn report_counts_equal_the_services_counters() {
     assert!(report.achieved_rate > 150.0 && report.achieved_rate < 250.0);
 }
 
+/// Outcomes exist only for approved applications: the load labels every approval (the
+/// holdout's too) and never a decline, so the service refuses none of them, and the labels
+/// it counts are the holdout's and the approvals'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_go_only_to_approved_predictions() {
+    let m = Monlab::start(&["--holdout-share", "0.3"]);
+    let target = m.url("");
+    let report = load_json(&[
+        "--target",
+        &target,
+        "--rate",
+        "200",
+        "--requests",
+        "400",
+        "--mix",
+        "predict=1",
+        "--feedback-delay",
+        "0s",
+        "--seed",
+        "12",
+    ]);
+    let fb = &report.feedback;
+    assert_eq!(fb.planned + fb.declined, 400, "{fb:#?}");
+    assert!(fb.declined > 20, "the model declines some: {fb:#?}");
+    assert_eq!(fb.requests.completed, fb.planned, "{fb:#?}");
+    assert_eq!(
+        fb.requests.status.keys().copied().collect::<Vec<_>>(),
+        [200],
+        "no label was refused: {fb:#?}"
+    );
+    let text = get_text(&m.url("/metrics")).await;
+    let total = |filter: &dyn Fn(&str) -> bool| -> f64 {
+        parse_exposition(&text)
+            .into_iter()
+            .filter(|(s, _)| s.starts_with("monlab_model_feedback_total{") && filter(s))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(total(&|_| true), fb.planned as f64, "{text}");
+    // The model's own declines come back only from the holdout, which approved them.
+    let declined = |cohort: &str| {
+        let cohort = format!(r#"cohort="{cohort}""#);
+        total(&|s: &str| s.contains(r#"decision="decline""#) && s.contains(&cohort))
+    };
+    assert_eq!(declined("decided"), 0.0, "{text}");
+    assert!(declined("holdout") > 0.0, "{text}");
+}
+
 #[test]
 fn waiting_behind_a_slow_service_counts_as_latency() {
     // Two requests in flight, each 0.2 s: the service can do 10/s, the schedule asks for 40/s.
