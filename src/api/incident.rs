@@ -51,6 +51,11 @@ pub struct Params {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[arg(long, value_name = "SD", allow_hyphen_values = true)]
     pub shift: Option<f64>,
+    /// Employment category declined whatever the score (declined-group): employed,
+    /// self_employed, unemployed, student
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_name = "CATEGORY")]
+    pub group: Option<String>,
 }
 
 impl Params {

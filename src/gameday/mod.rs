@@ -127,7 +127,8 @@ pub fn trial_duration(incident: Incident) -> Duration {
     let minutes = match incident {
         Incident::AuthDown | Incident::ErrorShare => 5,
         Incident::Burst | Incident::MissingFeature | Incident::OutputCollapse => 6,
-        Incident::ModelDown => 8,
+        // The decline share over its window rises within minutes of the policy change.
+        Incident::ModelDown | Incident::DeclinedGroup => 8,
         Incident::SlowUsers => 10,
         Incident::FeatureDrift | Incident::ConceptDrift => 12,
         // The budget burn needs about 14 minutes at 0.5 s (docs/slo.md).

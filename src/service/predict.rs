@@ -2,7 +2,8 @@
 //!
 //! The model runs under a time budget; when it is down (the `model-down` incident) or misses
 //! the budget, the fallback rules answer instead and the response says so (`source`). While
-//! `output-collapse` runs, the model still answers but with its preprocessing broken. Every
+//! `output-collapse` runs, the model still answers but with its preprocessing broken; while
+//! `declined-group` runs, one employment group is declined whatever the score. Every
 //! answer gets a `prediction_id` that `POST /feedback` takes with the true outcome later.
 //!
 //! Bad features are refused with 422 naming the field; unknown categories and out-of-range
@@ -93,14 +94,17 @@ impl Predictor {
     }
 
     /// Scores with the model within the budget, or falls back. `collapsed` breaks the model's
-    /// preprocessing (the `output-collapse` incident). A share of requests, drawn before
-    /// scoring, is in the holdout: scored as any other, then approved whatever the decision.
-    /// The id is left empty for the caller, who stores the prediction.
+    /// preprocessing (the `output-collapse` incident); `declined` declines whatever the score
+    /// (the `declined-group` incident's policy: what the system decided, so its own decision).
+    /// A share of requests, drawn before scoring, is in the holdout: scored as any other, then
+    /// approved whatever the decision. The id is left empty for the caller, who stores the
+    /// prediction.
     pub async fn predict(
         &self,
         f: &Features,
         model_down: bool,
         collapsed: bool,
+        declined: bool,
     ) -> (Prediction, Option<Duration>) {
         // Drawn before scoring, so which requests are held out cannot depend on the score.
         let holdout =
@@ -124,8 +128,18 @@ impl Predictor {
         };
         let model_time = (!model_down).then(|| start.elapsed());
         let (score, declines, source, fallback_reason) = match outcome {
-            Ok(score) => (Some(score), self.model.declines(score), "model", None),
-            Err(reason) => (None, fallback::declines(f), "fallback", Some(reason)),
+            Ok(score) => (
+                Some(score),
+                declined || self.model.declines(score),
+                "model",
+                None,
+            ),
+            Err(reason) => (
+                None,
+                declined || fallback::declines(f),
+                "fallback",
+                Some(reason),
+            ),
         };
         let p = Prediction {
             prediction_id: String::new(),
@@ -206,9 +220,15 @@ async fn answer(state: AppState, body: serde_json::Value) -> Result<Json<Predict
     state.metrics.ml.observe_inputs(&features);
     let model_down = state.faults.is_active(Incident::ModelDown);
     let collapsed = state.faults.is_active(Incident::OutputCollapse);
+    let declined = state
+        .faults
+        .params(Incident::DeclinedGroup)
+        .and_then(|p| p.group)
+        .and_then(|g| crate::incident::catalog::employment_group(&g))
+        .is_some_and(|g| features.employment == Some(g));
     let (mut prediction, model_time) = state
         .predictor
-        .predict(&features, model_down, collapsed)
+        .predict(&features, model_down, collapsed, declined)
         .await;
     let now = Instant::now();
     prediction.prediction_id = state.monitor.store.insert(Answered {
@@ -256,7 +276,7 @@ mod tests {
     async fn the_holdout_is_approved_whatever_the_model_or_fallback_decides() {
         let f = risky();
         for (down, source) in [(false, "model"), (true, "fallback")] {
-            let (p, _) = predictor(1.0).predict(&f, down, false).await;
+            let (p, _) = predictor(1.0).predict(&f, down, false, false).await;
             assert_eq!(p.source, source);
             assert!(p.holdout);
             assert_eq!(
@@ -268,7 +288,7 @@ mod tests {
                 !down,
                 "the model still scores the holdout"
             );
-            let (p, _) = predictor(0.0).predict(&f, down, false).await;
+            let (p, _) = predictor(0.0).predict(&f, down, false, false).await;
             assert!(!p.holdout);
             assert_eq!(
                 (p.decision.as_str(), p.model_decision.as_str()),
@@ -283,10 +303,68 @@ mod tests {
         let n = 4000;
         let mut held = 0;
         for _ in 0..n {
-            held += usize::from(p.predict(&risky(), false, false).await.0.holdout);
+            held += usize::from(p.predict(&risky(), false, false, false).await.0.holdout);
         }
         // Binomial(4000, 0.2): standard deviation 0.0063; five of them either side.
         let share = held as f64 / n as f64;
         assert!((share - 0.2).abs() < 0.032, "held out {share}");
+    }
+}
+
+#[cfg(test)]
+mod declined_group {
+    use crate::api::incident::Params;
+    use crate::incident::Incident;
+    use crate::service::{router, AppState, ServeConfig};
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use serde_json::{json, Value};
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    async fn predict(app: &axum::Router, employment: &str) -> Value {
+        // A safe applicant: the model approves them whatever their employment.
+        let body = json!({"age": 45, "income": 120000, "debt_ratio": 0.05,
+            "credit_history_months": 240, "employment": employment, "region": "north"});
+        let req = Request::post("/predict")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// While declined-group runs, its group is declined whatever the score, as the model's own
+    /// decision; others are untouched; the holdout still approves the group.
+    #[tokio::test]
+    async fn the_group_is_declined_whatever_the_score() {
+        for (holdout_share, answered) in [(0.0, "decline"), (1.0, "approve")] {
+            let mut cfg = ServeConfig::default();
+            cfg.model.holdout_share = holdout_share;
+            let state = AppState::new(&cfg);
+            let app = router(state.clone());
+            assert_eq!(
+                predict(&app, "unemployed").await["model_decision"],
+                "approve"
+            );
+            let params = Incident::DeclinedGroup
+                .resolve(Params::default(), &[])
+                .unwrap();
+            state
+                .faults
+                .start(Incident::DeclinedGroup, params, Duration::from_secs(60));
+            let p = predict(&app, "unemployed").await;
+            assert_eq!(
+                (&p["source"], &p["model_decision"], &p["decision"]),
+                (&json!("model"), &json!("decline"), &json!(answered)),
+                "{p}"
+            );
+            assert!(p["score"].as_f64().unwrap() < 0.2, "{p}");
+            let other = predict(&app, "employed").await;
+            assert_eq!(other["model_decision"], "approve", "{other}");
+        }
     }
 }
