@@ -306,3 +306,78 @@ async fn under_covariate_shift_the_estimate_moves_before_any_label() {
     drop(stop);
     load.await.unwrap();
 }
+
+/// A policy declines every unemployed applicant whatever the score: the model's own decline
+/// share rises above what its scores call for and MonlabDeclineShareHigh fires at minor, with
+/// nothing louder; the holdout still approves the group, so its labels keep showing the
+/// population's default rate above the approved-only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_group_raises_the_decline_share_alert() {
+    let (stack, stop, load) = start(194, 1.0);
+    stack.wait_for_target_up().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Five minutes of clean decisions: no gap between decisions and scores, nothing pending.
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(5 * 60) / SPEED {
+        let quiet = alerts_now(&stack).await;
+        assert!(quiet.is_empty(), "alerts on clean traffic: {quiet:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let gap =
+        "job:monlab_model_declines:ratio_rate10m - job:monlab_model_score_declines:ratio_rate10m";
+    let before = value(&stack, gap).await;
+    assert!(
+        before.abs() < 0.005,
+        "decisions and scores disagree on clean traffic: {before}"
+    );
+    let admin = stack.admin();
+    admin
+        .start(
+            "declined-group",
+            &Params::lasting(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20 * 60) / SPEED;
+    loop {
+        let now = alerts_now(&stack).await;
+        let louder: Vec<_> = now
+            .iter()
+            .filter(|a| a.contains("(major") || a.contains("(critical"))
+            .collect();
+        assert!(louder.is_empty(), "louder than the minor incident: {now:?}");
+        if !stack
+            .query(&firing("MonlabDeclineShareHigh", "minor"))
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "MonlabDeclineShareHigh did not fire within 20 minutes; alerts {now:?}, gap {}",
+            value(&stack, gap).await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let detected = started.elapsed().as_secs_f64() * f64::from(SPEED);
+    let during = value(&stack, gap).await;
+    let (holdout_defaults, approved_defaults) = (
+        value(&stack, HOLDOUT_DEFAULTS).await,
+        value(&stack, APPROVED_DEFAULTS).await,
+    );
+    println!(
+        "declined-group: MonlabDeclineShareHigh after {detected:.0} s; declines beyond the \
+         scores {before:.3} -> {during:.3}; default rate holdout {holdout_defaults:.3}, \
+         approved-only {approved_defaults:.3}"
+    );
+    // The unemployed are 10% of applicants and the model approves about 35% of them.
+    assert!(during > 0.02, "{during}");
+    assert!(
+        approved_defaults < holdout_defaults,
+        "approved-only {approved_defaults} against holdout {holdout_defaults}"
+    );
+    drop(stop);
+    load.await.unwrap();
+}
