@@ -11,14 +11,12 @@
 //! are measured in docs/ml-monitoring.md.
 
 use crate::harness::Stack;
-use crate::incidents::SPEED;
+use crate::incidents::{load_config, run_load, SPEED};
 use monlab::api::incident::Params;
 use monlab::load::LoadConfig;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Load on every stack, requests per system second (the incident tests' load).
-const RATE: f64 = 30.0;
 /// Share of predictions in the holdout (see the module's comment).
 const HOLDOUT: &str = "0.3";
 /// Mean delay of an outcome (see the module's comment).
@@ -44,17 +42,6 @@ const APPROVED_DEFAULTS: &str = r#"job_source_cohort:monlab_model_feedback_defau
 const HOLDOUT_GAP: &str =
     r#"job_cohort:monlab_model_calibration_gap:ratio_rate1h{cohort="holdout"}"#;
 
-/// One number from an instant query, NaN when there is none.
-async fn value(stack: &Stack, promql: &str) -> f64 {
-    stack
-        .query(promql)
-        .await
-        .first()
-        .and_then(|s| s["value"][1].as_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
 /// A warped stack with a 30% holdout under the real load (seeded with `seed`), sending the
 /// outcome of `feedback_share` of the approved answers. Returns the stack and the load's stop.
 fn start(
@@ -67,24 +54,12 @@ fn start(
 ) {
     let stack = Stack::warped(SPEED, &["--holdout-share", HOLDOUT]);
     let cfg = LoadConfig {
-        target: stack.monlab.addr.to_string().parse().unwrap(),
-        rate: RATE,
-        seed: Some(seed),
-        progress: false,
-        duration: Duration::from_secs(12_000),
         feedback_share,
         feedback_delay: FEEDBACK_DELAY,
-        ..Default::default()
+        ..load_config(&stack, seed)
     }
     .warped(stack.speed);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let load = tokio::spawn(async move {
-        monlab::load::run(&cfg, async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("the load generator runs")
-    });
+    let (tx, load) = run_load(cfg);
     (stack, tx, load)
 }
 
@@ -99,7 +74,7 @@ async fn wait_for(
 ) -> f64 {
     let deadline = Instant::now() + limit / stack.speed.get();
     loop {
-        let v = value(stack, promql).await;
+        let v = stack.value(promql).await;
         if ok(v) {
             return v;
         }
@@ -147,7 +122,7 @@ async fn on_clean_traffic_the_estimate_tracks_the_holdout() {
     let labels = loop {
         let quiet = alerts_now(&stack).await;
         assert!(quiet.is_empty(), "alerts on clean traffic: {quiet:?}");
-        let n = value(&stack, HOLDOUT_LABELS).await;
+        let n = stack.value(HOLDOUT_LABELS).await;
         if n >= 600.0 {
             break n;
         }
@@ -157,12 +132,12 @@ async fn on_clean_traffic_the_estimate_tracks_the_holdout() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let estimated = value(&stack, ESTIMATED_ACCURACY).await;
-    let realised = value(&stack, HOLDOUT_ACCURACY).await;
-    let gap = value(&stack, HOLDOUT_GAP).await;
+    let estimated = stack.value(ESTIMATED_ACCURACY).await;
+    let realised = stack.value(HOLDOUT_ACCURACY).await;
+    let gap = stack.value(HOLDOUT_GAP).await;
     let (holdout_defaults, approved_defaults) = (
-        value(&stack, HOLDOUT_DEFAULTS).await,
-        value(&stack, APPROVED_DEFAULTS).await,
+        stack.value(HOLDOUT_DEFAULTS).await,
+        stack.value(APPROVED_DEFAULTS).await,
     );
     println!(
         "clean: estimated accuracy {estimated:.3}, holdout's realised {realised:.3} over {labels} \
@@ -209,8 +184,8 @@ async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move(
         |n| n >= 100.0,
     )
     .await;
-    let before = value(&stack, ESTIMATED_ACCURACY).await;
-    let accuracy_before = value(&stack, HOLDOUT_ACCURACY).await;
+    let before = stack.value(ESTIMATED_ACCURACY).await;
+    let accuracy_before = stack.value(HOLDOUT_ACCURACY).await;
     assert!(
         before.is_finite() && accuracy_before > 0.62,
         "{before} {accuracy_before}"
@@ -224,7 +199,7 @@ async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move(
     let deadline = started + Duration::from_secs(60 * 60) / SPEED;
     let mut moved = 0.0f64;
     loop {
-        let estimated = value(&stack, ESTIMATED_ACCURACY).await;
+        let estimated = stack.value(ESTIMATED_ACCURACY).await;
         moved = moved.max((estimated - before).abs());
         assert!(
             moved < STEADY,
@@ -246,13 +221,13 @@ async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move(
         assert!(
             Instant::now() < deadline,
             "MonlabModelQualityLow did not fire within an hour; alerts {now:?}, holdout accuracy {}",
-            value(&stack, HOLDOUT_ACCURACY).await
+            stack.value(HOLDOUT_ACCURACY).await
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let detected = started.elapsed().as_secs_f64() * f64::from(SPEED);
-    let accuracy = value(&stack, HOLDOUT_ACCURACY).await;
-    let gap = value(&stack, HOLDOUT_GAP).await;
+    let accuracy = stack.value(HOLDOUT_ACCURACY).await;
+    let gap = stack.value(HOLDOUT_GAP).await;
     println!(
         "concept-drift: MonlabModelQualityLow after {detected:.0} s; holdout accuracy \
          {accuracy_before:.3} -> {accuracy:.3}; estimate {before:.3}, moved at most {moved:.3}; \
@@ -274,7 +249,7 @@ async fn under_covariate_shift_the_estimate_moves_before_any_label() {
     stack.wait_for_target_up().await;
     // A full 10-minute window of clean predictions.
     tokio::time::sleep(Duration::from_secs(11 * 60) / SPEED).await;
-    let before = value(&stack, ESTIMATED_ACCURACY).await;
+    let before = stack.value(ESTIMATED_ACCURACY).await;
     assert!((0.70..0.78).contains(&before), "{before}");
     let admin = stack.admin();
     let params = Params {
@@ -294,8 +269,8 @@ async fn under_covariate_shift_the_estimate_moves_before_any_label() {
     )
     .await;
     let detected = started.elapsed().as_secs_f64() * f64::from(SPEED);
-    let after = value(&stack, ESTIMATED_ACCURACY).await;
-    let labels = value(&stack, "sum(monlab_model_feedback_total)").await;
+    let after = stack.value(ESTIMATED_ACCURACY).await;
+    let labels = stack.value("sum(monlab_model_feedback_total)").await;
     println!(
         "feature-drift debt_ratio +1 sd: MonlabEstimatedQualityLow after {detected:.0} s; \
          estimate {before:.3} -> {after:.3}; labels received {labels}"
@@ -325,7 +300,7 @@ async fn a_declined_group_raises_the_decline_share_alert() {
     }
     let gap =
         "job:monlab_model_declines:ratio_rate10m - job:monlab_model_score_declines:ratio_rate10m";
-    let before = value(&stack, gap).await;
+    let before = stack.value(gap).await;
     assert!(
         before.abs() < 0.005,
         "decisions and scores disagree on clean traffic: {before}"
@@ -357,15 +332,15 @@ async fn a_declined_group_raises_the_decline_share_alert() {
         assert!(
             Instant::now() < deadline,
             "MonlabDeclineShareHigh did not fire within 20 minutes; alerts {now:?}, gap {}",
-            value(&stack, gap).await
+            stack.value(gap).await
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let detected = started.elapsed().as_secs_f64() * f64::from(SPEED);
-    let during = value(&stack, gap).await;
+    let during = stack.value(gap).await;
     let (holdout_defaults, approved_defaults) = (
-        value(&stack, HOLDOUT_DEFAULTS).await,
-        value(&stack, APPROVED_DEFAULTS).await,
+        stack.value(HOLDOUT_DEFAULTS).await,
+        stack.value(APPROVED_DEFAULTS).await,
     );
     println!(
         "declined-group: MonlabDeclineShareHigh after {detected:.0} s; declines beyond the \
