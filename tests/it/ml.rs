@@ -40,7 +40,8 @@ struct Reading {
     score_psi: f64,
     /// Accuracy from the feedback counters over 5 minutes.
     accuracy: f64,
-    /// Accuracy the service computed over its last 5 minutes of labels.
+    /// Accuracy the service computed over its last 5 minutes of labels (approved, outside the
+    /// holdout).
     accuracy_in_service: f64,
     /// Share of the most frequent decision of the model over 2 minutes.
     top_decision: f64,
@@ -57,7 +58,7 @@ async fn read(stack: &Stack) -> Reading {
         ks: v(r#"max(job_feature:monlab_model_drift_ks:max{feature!="score"})"#).await,
         score_psi: v(r#"job_feature:monlab_model_drift_psi:max{feature="score"}"#).await,
         accuracy: v(r#"job_source:monlab_model_accuracy:ratio_rate5m{source="model"}"#).await,
-        accuracy_in_service: v("monlab_model_feedback_accuracy").await,
+        accuracy_in_service: v(r#"monlab_model_feedback_accuracy{cohort="decided"}"#).await,
         top_decision: v("max(job_decision:monlab_model_predictions:ratio_rate2m)").await,
         window: v("min(job_feature:monlab_model_drift_window_samples:min)").await,
         missing: v("max(job_feature:monlab_model_input_missing:ratio_rate5m)").await,
@@ -387,26 +388,43 @@ async fn concept_drift_is_seen_only_in_feedback() {
     );
 }
 
-/// `/predict` answers with an id, `/feedback` takes one label for it over real HTTP, and
-/// what it counts shows on /metrics; unknown ids are 404, bad bodies 422 naming the field,
-/// and `/incidents` lists what runs without a token.
+/// `/predict` answers with an id, `/feedback` takes one label for an approved prediction over
+/// real HTTP and refuses one for a declined prediction (409), and what it counts shows on
+/// /metrics; unknown ids are 404, bad bodies 422 naming the field, and `/incidents` lists
+/// what runs without a token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_and_bad_input_over_http() {
-    let m = Monlab::start(&["--admin-token", crate::harness::ADMIN_TOKEN]);
+    // No holdout: what the model decides is what is answered.
+    let m = Monlab::start(&[
+        "--admin-token",
+        crate::harness::ADMIN_TOKEN,
+        "--holdout-share",
+        "0",
+    ]);
     let client = reqwest::Client::new();
-    let applicant = serde_json::json!({"age": 52, "income": 31000, "debt_ratio": 0.55,
-        "credit_history_months": 12, "employment": "unemployed", "region": "west"});
-    let p: serde_json::Value = client
-        .post(m.url("/predict"))
-        .json(&applicant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(p["decision"], "decline", "{p}");
-    let id = p["prediction_id"].as_str().unwrap();
+    let predict = |applicant: serde_json::Value| {
+        let request = client.post(m.url("/predict")).json(&applicant).send();
+        async move {
+            let p: serde_json::Value = request.await.unwrap().json().await.unwrap();
+            p
+        }
+    };
+    let declined = predict(
+        serde_json::json!({"age": 52, "income": 31000, "debt_ratio": 0.55,
+        "credit_history_months": 12, "employment": "unemployed", "region": "west"}),
+    )
+    .await;
+    assert_eq!(
+        (&declined["decision"], &declined["holdout"]),
+        (&serde_json::json!("decline"), &serde_json::json!(false)),
+        "{declined}"
+    );
+    let approved = predict(
+        serde_json::json!({"age": 45, "income": 120000, "debt_ratio": 0.05,
+        "credit_history_months": 240, "employment": "employed", "region": "north"}),
+    )
+    .await;
+    assert_eq!(approved["decision"], "approve", "{approved}");
     let send = |body: String| {
         client
             .post(m.url("/feedback"))
@@ -414,13 +432,22 @@ async fn feedback_and_bad_input_over_http() {
             .body(body)
             .send()
     };
-    let ok = send(serde_json::json!({"prediction_id": id, "label": true}).to_string())
-        .await
-        .unwrap();
+    let label = |p: &serde_json::Value| {
+        serde_json::json!({"prediction_id": p["prediction_id"], "label": true}).to_string()
+    };
+    let refused = send(label(&declined)).await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("a declined application never gets an outcome")),
+        "{body}"
+    );
+    let id = approved["prediction_id"].as_str().unwrap();
+    let ok = send(label(&approved)).await.unwrap();
     assert_eq!(ok.status(), 200);
-    let again = send(serde_json::json!({"prediction_id": id, "label": true}).to_string())
-        .await
-        .unwrap();
+    let again = send(label(&approved)).await.unwrap();
     assert_eq!(again.status(), 409);
     let unknown = send(r#"{"prediction_id": "p0000000000000000ff", "label": false}"#.into())
         .await
@@ -473,7 +500,9 @@ async fn feedback_and_bad_input_over_http() {
     let text = get_text(&m.url("/metrics")).await;
     let get = |s: &str| series_value(&text, s);
     assert_eq!(
-        get(r#"monlab_model_feedback_total{source="model",decision="decline",outcome="default"}"#),
+        get(
+            r#"monlab_model_feedback_total{source="model",decision="approve",outcome="default",cohort="decided"}"#
+        ),
         1.0
     );
     assert_eq!(get("monlab_model_label_delay_seconds_count"), 1.0);
@@ -481,10 +510,15 @@ async fn feedback_and_bad_input_over_http() {
         get(r#"monlab_model_input_categories_total{feature="employment",category="unemployed"}"#),
         1.0
     );
-    assert_eq!(get("monlab_model_score_count"), 1.0);
+    assert_eq!(get("monlab_model_score_count"), 2.0);
     assert_eq!(
         get(r#"monlab_http_requests_total{method="POST",route="/feedback",code="404"}"#),
         1.0
+    );
+    // The declined label and the second one: client errors, never a 5xx.
+    assert_eq!(
+        get(r#"monlab_http_requests_total{method="POST",route="/feedback",code="409"}"#),
+        2.0
     );
     assert!(!text
         .lines()
