@@ -182,15 +182,35 @@ export const ML = [
     empty: 'No predictions in this window: the share is undefined.',
   },
   {
+    // Estimated from the scores before any label, against realised on the holdout (the
+    // unbiased labels) and on the approved-only labels (all approvals: biased upwards).
     id: 'accuracy',
-    title: 'Accuracy from feedback (labelled predictions, 5m)',
+    title: 'Accuracy: estimated (10m) against realised, holdout (1h) and approved-only (5m)',
     axis: 'share correct',
     ticks: percentTicks,
     format: percent,
     zero: false,
     minSpan: 0.05,
-    queries: () => [{ expr: `job_source:monlab_model_accuracy:ratio_rate5m{${JOB}}`, legend: (m) => m.source, style: byFeature }],
-    empty: 'No feedback in this window: accuracy needs the true outcomes sent to /feedback.',
+    queries: () => [
+      { expr: `job:monlab_model_expected_accuracy:ratio_rate10m{${JOB}}`, legend: () => 'estimated, 10m', style: () => ({ stroke: PALETTE[0], dash: [7, 4] }) },
+      { expr: `job_source_cohort:monlab_model_accuracy:ratio_rate1h{${JOB}, source="model", cohort="holdout"}`, legend: () => 'holdout, 1h', order: 1, style: () => ({ stroke: PALETTE[1] }) },
+      { expr: `job_source:monlab_model_accuracy:ratio_rate5m{${JOB}, source="model"}`, legend: () => 'approved-only, 5m', order: 2, style: () => ({ stroke: PALETTE[2] }) },
+    ],
+    empty: 'No model predictions in this window: neither the estimate nor the labels exist yet.',
+  },
+  {
+    id: 'default-rate',
+    title: 'Default rate: expected (10m) against realised, holdout and approved-only (1h)',
+    axis: 'share defaulted',
+    ticks: percentTicks,
+    format: percent,
+    minSpan: 0.05,
+    queries: () => [
+      { expr: `job:monlab_model_expected_default_rate:ratio_rate10m{${JOB}}`, legend: () => 'expected, 10m', style: () => ({ stroke: PALETTE[0], dash: [7, 4] }) },
+      { expr: `job_source_cohort:monlab_model_feedback_defaults:ratio_rate1h{${JOB}, source="model", cohort="holdout"}`, legend: () => 'holdout, 1h', order: 1, style: () => ({ stroke: PALETTE[1] }) },
+      { expr: `job_source_cohort:monlab_model_feedback_defaults:ratio_rate1h{${JOB}, source="model", cohort="decided"}`, legend: () => 'approved-only, 1h', order: 2, style: () => ({ stroke: PALETTE[2] }) },
+    ],
+    empty: 'No model predictions in this window: neither the expected rate nor the labels exist yet.',
   },
 ];
 

@@ -537,6 +537,16 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// One number from an instant query, NaN when there is none.
+    pub async fn value(&self, promql: &str) -> f64 {
+        self.query(promql)
+            .await
+            .first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
     /// Waits (at most 30 s) until Prometheus has scraped the service.
     pub async fn wait_for_target_up(&self) {
         self.wait_until(

@@ -31,7 +31,13 @@ pub(crate) fn start_load(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<monlab::load::Report>,
 ) {
-    let cfg = LoadConfig {
+    run_load(load_config(stack, seed).warped(stack.speed))
+}
+
+/// The incident tests' load on `stack` (seeded with `seed`), in system time: warp it before
+/// running it.
+pub(crate) fn load_config(stack: &Stack, seed: u64) -> LoadConfig {
+    LoadConfig {
         target: stack.monlab.addr.to_string().parse().unwrap(),
         rate: RATE,
         seed: Some(seed),
@@ -46,7 +52,15 @@ pub(crate) fn start_load(
         feedback_share: 0.6,
         ..Default::default()
     }
-    .warped(stack.speed);
+}
+
+/// Runs the load generator with `cfg` until the sender is dropped.
+pub(crate) fn run_load(
+    cfg: LoadConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<monlab::load::Report>,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         monlab::load::run(&cfg, async {

@@ -258,6 +258,7 @@ async fn the_models_charts_fill_in(b: &Browser) {
             "chart-psi",
             "chart-ks",
             "chart-accuracy",
+            "chart-default-rate",
         ],
     )
     .await;

@@ -12,6 +12,7 @@ mod incidents;
 mod lab;
 mod load;
 mod ml;
+mod ml_labels;
 mod promql;
 mod readme;
 mod recover;

@@ -21,6 +21,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     runbook!("README.md"),
     runbook!("monlabbatchjobfailed.md"),
     runbook!("monlabbatchjobstale.md"),
+    runbook!("monlabdeclinesharehigh.md"),
+    runbook!("monlabestimatedqualitylow.md"),
     runbook!("monlabfeaturedrift.md"),
     runbook!("monlabfeaturemissing.md"),
     runbook!("monlabhigherrorratio.md"),
