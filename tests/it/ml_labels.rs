@@ -236,6 +236,11 @@ async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move(
     assert!(accuracy < 0.62, "{accuracy}");
     // The scores no longer mean what they say: the holdout's outcomes show more defaults.
     assert!(gap > 0.05, "calibration gap {gap}");
+    // Only the outcomes changed: the inputs read as the training data did.
+    let psi = stack
+        .value(r#"max(job_feature:monlab_model_drift_psi:max{feature!="score"})"#)
+        .await;
+    assert!(psi < 0.1, "an input drifted under concept-drift: PSI {psi}");
     drop(stop);
     load.await.unwrap();
 }
