@@ -159,15 +159,16 @@ async fn an_alert_reaches_the_webhook_and_every_shipped_expression_returns_data(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Prometheus has scraped the pushed group once its series is there.
-    stack
-        .wait_until(
-            "the batch job's pushed group scraped",
-            "monlab_batch_last_success_timestamp_seconds",
-            Duration::from_secs(60),
-            |r| !r.is_empty(),
-        )
-        .await;
+    // Prometheus has scraped the pushed group and the heartbeat's age (a series only once a
+    // heartbeat came) once their series are there.
+    for series in [
+        "monlab_batch_last_success_timestamp_seconds",
+        "monlab_watchdog_heartbeat_age_seconds",
+    ] {
+        stack
+            .wait_until(series, series, Duration::from_secs(60), |r| !r.is_empty())
+            .await;
+    }
     check_every_expression(&stack).await;
 
     admin.stop("error-share").await.unwrap();
