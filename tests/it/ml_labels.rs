@@ -103,6 +103,19 @@ async fn alerts_now(stack: &Stack) -> Vec<String> {
         .collect()
 }
 
+/// Waits until no start-up `MonlabTargetMissing` is pending: before the first scrape
+/// `absent(up)` is true, and its pending alert stays until the next rule evaluation.
+async fn wait_past_start_up(stack: &Stack) {
+    wait_for(
+        stack,
+        "the start-up MonlabTargetMissing cleared",
+        r#"count(ALERTS{alertname="MonlabTargetMissing"}) or vector(0)"#,
+        Duration::from_secs(5 * 60),
+        |n| n == 0.0,
+    )
+    .await;
+}
+
 /// The PromQL that is non-empty while `alert` fires at `severity`.
 fn firing(alert: &str, severity: &str) -> String {
     format!(r#"count(ALERTS{{alertname="{alert}", severity="{severity}", alertstate="firing"}})"#)
@@ -115,9 +128,7 @@ fn firing(alert: &str, severity: &str) -> String {
 async fn on_clean_traffic_the_estimate_tracks_the_holdout() {
     let (stack, stop, load) = start(191, 1.0);
     stack.wait_for_target_up().await;
-    // Before the first scrape `absent(up)` is true for a moment; watch from the next rule
-    // evaluation on.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_past_start_up(&stack).await;
     let deadline = Instant::now() + Duration::from_secs(40 * 60) / SPEED;
     let labels = loop {
         let quiet = alerts_now(&stack).await;
@@ -171,11 +182,18 @@ async fn on_clean_traffic_the_estimate_tracks_the_holdout() {
 async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move() {
     let (stack, stop, load) = start(192, 1.0);
     stack.wait_for_target_up().await;
-    // Five minutes of clean traffic: the estimate's window half full (900 predictions, so it
+    // Clean traffic until 900 model predictions: the estimate's window half full (so it
     // is known to about ±0.004) and the holdout's hour judged (its label floor is 100).
     // Every clean label in the hour dilutes the recession's, so a longer warm-up would only
     // make the alert later.
-    tokio::time::sleep(Duration::from_secs(5 * 60) / SPEED).await;
+    wait_for(
+        &stack,
+        "900 model predictions",
+        r#"sum(monlab_predictions_total{source="model"})"#,
+        Duration::from_secs(10 * 60),
+        |n| n >= 900.0,
+    )
+    .await;
     wait_for(
         &stack,
         "holdout labels",
@@ -252,8 +270,16 @@ async fn under_concept_drift_the_holdout_sees_it_and_the_estimate_does_not_move(
 async fn under_covariate_shift_the_estimate_moves_before_any_label() {
     let (stack, stop, load) = start(193, 0.0);
     stack.wait_for_target_up().await;
-    // A full 10-minute window of clean predictions.
-    tokio::time::sleep(Duration::from_secs(11 * 60) / SPEED).await;
+    // A full 10-minute window of clean predictions: the service has run 11 system minutes
+    // (its uptime as Prometheus scraped it, times its time warp).
+    wait_for(
+        &stack,
+        "11 system minutes of service",
+        r#"(time() - max(process_start_time_seconds{job="monlab"})) * max(monlab_time_warp_speed{job="monlab"})"#,
+        Duration::from_secs(20 * 60),
+        |t| t >= 660.0,
+    )
+    .await;
     let before = stack.value(ESTIMATED_ACCURACY).await;
     assert!((0.70..0.78).contains(&before), "{before}");
     let admin = stack.admin();
@@ -295,7 +321,7 @@ async fn under_covariate_shift_the_estimate_moves_before_any_label() {
 async fn a_declined_group_raises_the_decline_share_alert() {
     let (stack, stop, load) = start(194, 1.0);
     stack.wait_for_target_up().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_past_start_up(&stack).await;
     // Five minutes of clean decisions: no gap between decisions and scores, nothing pending.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_secs(5 * 60) / SPEED {
