@@ -63,9 +63,10 @@ fn a_gameday_scores_auth_down_as_caught_and_a_clean_baseline_as_silent() {
     );
     assert_eq!(row["over_severity"], serde_json::json!([]), "{row:#}");
     let detected = row["detection_seconds"].as_f64().unwrap();
-    // System seconds: the 1-minute window and `for: 1m` need over a minute; a warp that
-    // forgot to scale would show hours or a few seconds.
-    assert!((60.0..600.0).contains(&detected), "detection {detected} s");
+    // System seconds: at least the paging alerts' `for: 15s` and the page route's
+    // `group_wait: 10s` after the 1-minute ratio crosses (measured 42 to 83 s,
+    // docs/detection.md); a warp that forgot to scale would show hours or a few seconds.
+    assert!((25.0..600.0).contains(&detected), "detection {detected} s");
     let level = &r["levels"][0];
     assert_eq!(
         (level["trials"].as_u64(), level["caught"].as_u64()),
