@@ -168,6 +168,9 @@ pub struct GamedayArgs {
     /// Rewrite the generated section of this Markdown page, and its plot beside it (.png) [default: none]
     #[arg(long, value_name = "FILE")]
     pub doc: Option<PathBuf>,
+    /// Run nothing: merge these results files of game days run apart (same --speed and --load-rate) into one, written to --results (and --doc)
+    #[arg(long, value_name = "FILE", num_args = 2.., conflicts_with_all = ["deploy", "data_dir", "speed", "load_rate", "baseline", "baseline_peak", "incidents", "trials", "ladder", "ladder_trials", "seed"])]
+    pub merge: Vec<PathBuf>,
 }
 
 /// A list of incidents as a flag gives it.

@@ -55,6 +55,9 @@ fn config(args: GamedayArgs, command: String) -> Result<GamedayConfig, CliError>
 }
 
 pub(super) fn run(args: GamedayArgs) -> Result<(), CliError> {
+    if !args.merge.is_empty() {
+        return merge(args);
+    }
     // Written into the results and the page, so the numbers say how they were made.
     let mut cfg = config(args, String::new())?;
     let mut command: Vec<String> = std::env::args().skip(1).collect();
@@ -76,6 +79,44 @@ pub(super) fn run(args: GamedayArgs) -> Result<(), CliError> {
         results.wall_seconds / 60.0,
         path.display()
     );
+    print_levels(&results);
+    Ok(())
+}
+
+/// `monlab gameday --merge`: game days run apart, as one.
+fn merge(args: GamedayArgs) -> Result<(), CliError> {
+    use crate::gameday::merge;
+    let inputs = args
+        .merge
+        .iter()
+        .map(|p| merge::read(p).map(|r| (p.clone(), r)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let command = format!(
+        "monlab {}",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
+    let results = merge::merge(&inputs, command).map_err(|e| CliError::Usage(e.to_string()))?;
+    let cfg = GamedayConfig {
+        results: args.results,
+        doc: args.doc,
+        ..GamedayConfig::default()
+    };
+    let path = crate::gameday::write(&cfg, &results).map_err(|e| CliError::Failed(e.into()))?;
+    println!(
+        "{} parts, {} trials, {:.1} system-hours of baseline with {} notifications; results in {}",
+        results.parts.len(),
+        results.trials.len(),
+        results.baseline_seconds / 3600.0,
+        results.baseline_alerts.len(),
+        path.display()
+    );
+    print_levels(&results);
+    Ok(())
+}
+
+/// One line per incident and intensity.
+fn print_levels(results: &crate::gameday::Results) {
     for l in &results.levels {
         println!(
             "{:<16} {:<14} {:<8} recall {}/{}  detection p50 {} p90 {}  reset p90 {}",
@@ -89,5 +130,4 @@ pub(super) fn run(args: GamedayArgs) -> Result<(), CliError> {
             l.reset_p90.map_or("—".into(), |x| format!("{x:.0} s")),
         );
     }
-    Ok(())
 }

@@ -13,6 +13,7 @@
 //! rows into recall, precision, over-severity, detection and reset times and sensitivity, and
 //! [`render`] writes them as JSON, a Markdown table and a plot. Times are system seconds.
 
+pub mod merge;
 mod render;
 pub mod stats;
 
@@ -269,8 +270,11 @@ pub struct Results {
     /// Per incident with a ladder played at several levels: the smallest intensity caught in
     /// at least 90 % of trials.
     pub sensitivity: BTreeMap<String, Option<f64>>,
-    /// Wall seconds the whole run took.
+    /// Wall seconds the whole run took (merged: the longest part's).
     pub wall_seconds: f64,
+    /// The game days merged into these results (`monlab gameday --merge`); none for one run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<merge::Part>,
 }
 
 /// Runs a game day and writes its results (and the page, with `cfg.doc`); returns them and
@@ -301,6 +305,12 @@ pub async fn run(cfg: &GamedayConfig) -> Result<(Results, PathBuf), GamedayError
     results.wall_seconds = wall.elapsed().as_secs_f64();
     let path = render::write(cfg, &results)?;
     Ok((results, path))
+}
+
+/// Writes `r` as JSON to `cfg.results` (and the page and plot with `cfg.doc`); returns the
+/// JSON's path.
+pub fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, GamedayError> {
+    render::write(cfg, r)
 }
 
 /// The stack of a game day: ports picked free, no background load (the game day runs its
@@ -436,11 +446,7 @@ async fn measure(
     let (system_windows, alerts) = in_system_time(&windows, &notes, k.get());
     let rows: Vec<_> = trials.iter().map(|t| t.row.clone()).collect();
     let levels = stats::levels(&trials);
-    let sensitivity = levels
-        .iter()
-        .filter(|l| levels.iter().filter(|m| m.incident == l.incident).count() > 1)
-        .map(|l| (l.incident.clone(), stats::sensitivity(&levels, &l.incident)))
-        .collect();
+    let sensitivity = stats::sensitivities(&levels);
     Ok(Results {
         command: cfg.command.clone(),
         started: String::new(),
@@ -469,6 +475,7 @@ async fn measure(
         levels,
         sensitivity,
         wall_seconds: 0.0,
+        parts: Vec::new(),
     })
 }
 

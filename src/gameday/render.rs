@@ -32,7 +32,9 @@ pub(super) fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, Gameday
     };
     std::fs::create_dir_all(&cfg.results).map_err(|e| fail(&cfg.results, e.to_string()))?;
     let stamp = r.started.replace(['-', ':'], "");
-    let json = cfg.results.join(format!("detection-{stamp}.json"));
+    // A merge starts when its first part did; its own name keeps that part's file.
+    let merged = if r.parts.is_empty() { "" } else { "-merged" };
+    let json = cfg.results.join(format!("detection-{stamp}{merged}.json"));
     let text = serde_json::to_string_pretty(r).map_err(|e| fail(&json, e.to_string()))?;
     std::fs::write(&json, text + "\n").map_err(|e| fail(&json, e.to_string()))?;
     if let Some(doc) = &cfg.doc {
@@ -83,20 +85,37 @@ fn value(l: &Level) -> String {
 pub(super) fn markdown(r: &Results, json: &Path, plot: &str) -> String {
     let mut s = String::new();
     let k = f64::from(r.speed);
-    let _ = writeln!(
-        s,
-        "Measured {} with\n\n```sh\n{}\n```\n",
-        r.started, r.command
-    );
+    if r.parts.is_empty() {
+        let _ = writeln!(
+            s,
+            "Measured {} with\n\n```sh\n{}\n```\n",
+            r.started, r.command
+        );
+    } else {
+        let commands: Vec<&str> = r.parts.iter().map(|p| p.command.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "Measured {} in {} game days run side by side,\n\n```sh\n{}\n```\n\nand merged with\n\n```sh\n{}\n```\n",
+            r.started,
+            r.parts.len(),
+            commands.join("\n"),
+            r.command
+        );
+    }
     let defaults = r.trials.iter().filter(|t| t.default_intensity).count();
     let _ = writeln!(
         s,
-        "Time warp K = {}; {:.1} wall minutes in all. **Samples:** {} trials ({} at the \
+        "Time warp K = {}; {:.1} wall minutes{}. **Samples:** {} trials ({} at the \
          default intensities, {} on ladders) over {:.1} system-hours under a steady {} requests/s; \
          a clean baseline of {:.1} system-hours under a `{}` load peaking at {} requests/s \
          ({} requests sent). Raw results: `{}`.\n",
         r.speed,
         r.wall_seconds / 60.0,
+        if r.parts.is_empty() {
+            " in all"
+        } else {
+            " (the longest part)"
+        },
         r.trials.len(),
         defaults,
         r.trials.len() - defaults,

@@ -163,18 +163,6 @@ pub fn alerts(
     rows: &[Row],
 ) -> Vec<AlertStat> {
     let mut out: BTreeMap<String, AlertStat> = BTreeMap::new();
-    fn entry(out: &mut BTreeMap<String, AlertStat>, name: String) -> &mut AlertStat {
-        out.entry(name.clone()).or_insert_with(|| AlertStat {
-            alert: name,
-            notifications: 0,
-            baseline: 0,
-            belonging: 0,
-            precision: None,
-            credited: 0,
-            detection_p50: None,
-            detection_p90: None,
-        })
-    }
     for (a, in_baseline) in trial_alerts
         .iter()
         .map(|a| (a, false))
@@ -191,6 +179,41 @@ pub fn alerts(
             s.belonging += 1;
         }
     }
+    finish(out, rows)
+}
+
+/// The per-alert statistics of game days measured apart, as one: their notification counts
+/// add up, and the credits and detection times come again from all their `rows`.
+pub fn merge_alerts<'a>(
+    parts: impl IntoIterator<Item = &'a AlertStat>,
+    rows: &[Row],
+) -> Vec<AlertStat> {
+    let mut out: BTreeMap<String, AlertStat> = BTreeMap::new();
+    for a in parts {
+        let s = entry(&mut out, a.alert.clone());
+        s.notifications += a.notifications;
+        s.baseline += a.baseline;
+        s.belonging += a.belonging;
+    }
+    finish(out, rows)
+}
+
+fn entry(out: &mut BTreeMap<String, AlertStat>, name: String) -> &mut AlertStat {
+    out.entry(name.clone()).or_insert_with(|| AlertStat {
+        alert: name,
+        notifications: 0,
+        baseline: 0,
+        belonging: 0,
+        precision: None,
+        credited: 0,
+        detection_p50: None,
+        detection_p90: None,
+    })
+}
+
+/// Credits each alert with the trials of `rows` it caught, and computes precision and
+/// detection percentiles from the counts in `out`.
+fn finish(mut out: BTreeMap<String, AlertStat>, rows: &[Row]) -> Vec<AlertStat> {
     let mut detections: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in rows {
         if let Some(key) = &r.alert {
@@ -211,6 +234,15 @@ pub fn alerts(
             s.detection_p90 = percentile(d, 0.9);
             s
         })
+        .collect()
+}
+
+/// The sensitivity of every incident played at more than one intensity.
+pub fn sensitivities(levels: &[Level]) -> BTreeMap<String, Option<f64>> {
+    levels
+        .iter()
+        .filter(|l| levels.iter().filter(|m| m.incident == l.incident).count() > 1)
+        .map(|l| (l.incident.clone(), sensitivity(levels, &l.incident)))
         .collect()
 }
 

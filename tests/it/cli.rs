@@ -264,3 +264,97 @@ fn report_refuses_bad_periods_and_missing_stores_in_one_line() {
         assert!(line.contains(names), "{args:?}: {line}");
     }
 }
+
+#[test]
+fn gameday_merge_makes_one_sample_of_game_days_run_apart() {
+    let dir = temp_dir("monlab-merge");
+    let results = dir.path().join("results");
+    let doc = dir.path().join("detection.md");
+    let a = repo_path("bench/results/detection-20261206T092041Z-after.json");
+    let b = repo_path("bench/results/detection-20261206T103436Z-issue19.json");
+    let ran = run_monlab(
+        &[
+            "gameday",
+            "--merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--doc",
+            doc.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stdout.contains("2 parts, 53 trials"), "{}", ran.stdout);
+    let file = std::fs::read_dir(&results)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-merged.json"))
+        .expect("a -merged.json results file");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // 3 + 6 system-hours of baseline; the parts' seeds kept.
+    assert_eq!(r["baseline_seconds"].as_f64(), Some(32400.0));
+    let seeds: Vec<u64> = r["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [23, 43]);
+    let page = std::fs::read_to_string(&doc).unwrap();
+    assert!(page.contains("in 2 game days run side by side"), "{page}");
+    assert!(
+        page.contains("| declined-group | minor | 3/3 (100 %) |"),
+        "{page}"
+    );
+    assert!(doc.with_extension("png").is_file());
+
+    // Parts that are not one sample, or not results at all, are refused in one line.
+    let k15 = repo_path("bench/results/detection-20261206T095651Z-slow-users-k15.json");
+    let readme = repo_path("README.md");
+    let missing = dir.path().join("missing.json");
+    let cases: [(&[&str], &str); 4] = [
+        (&[a.to_str().unwrap(), k15.to_str().unwrap()], "--speed 15"),
+        (
+            &[a.to_str().unwrap(), readme.to_str().unwrap()],
+            "is not the results",
+        ),
+        (
+            &[a.to_str().unwrap(), missing.to_str().unwrap()],
+            "cannot read",
+        ),
+        (&[a.to_str().unwrap(), a.to_str().unwrap()], "same game day"),
+    ];
+    for (files, names) in cases {
+        let mut args = vec!["gameday", "--merge"];
+        args.extend(files);
+        let line = refused_in_one_line(&args);
+        assert!(line.contains(names), "{files:?}: {line}");
+    }
+    // One file is not a merge, and a merge runs nothing, so a run's flags do not go with it:
+    // clap's usage errors (exit 2).
+    let a = a.to_str().unwrap();
+    for (args, names) in [
+        (
+            &["gameday", "--merge", a][..],
+            "2 values required by '--merge",
+        ),
+        (
+            &[
+                "gameday",
+                "--speed",
+                "10",
+                "--merge",
+                a,
+                b.to_str().unwrap(),
+            ][..],
+            "'--speed <K>' cannot be used with '--merge",
+        ),
+    ] {
+        let ran = run_monlab(args, &[]);
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains(names), "{args:?}: {}", ran.stderr);
+    }
+}
