@@ -145,7 +145,7 @@ pub fn merge(inputs: &[(PathBuf, Results)], command: String) -> Result<Results, 
         for p in parts_of(path, r) {
             if parts
                 .iter()
-                .any(|q| q.started == p.started && q.seed == p.seed)
+                .any(|q| q.started == p.started && q.seed == p.seed && q.command == p.command)
             {
                 return Err(MergeError::Twice {
                     path: file,

@@ -34,9 +34,10 @@ pub(super) fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, Gameday
     let stamp = r.started.replace(['-', ':'], "");
     // A merge starts when its first part did; its own name keeps that part's file.
     let merged = if r.parts.is_empty() { "" } else { "-merged" };
-    let json = cfg.results.join(format!("detection-{stamp}{merged}.json"));
-    let text = serde_json::to_string_pretty(r).map_err(|e| fail(&json, e.to_string()))?;
-    std::fs::write(&json, text + "\n").map_err(|e| fail(&json, e.to_string()))?;
+    let name = format!("detection-{stamp}{merged}");
+    let text = serde_json::to_string_pretty(r).map_err(|e| fail(&cfg.results, e.to_string()))?;
+    let json = write_new(&cfg.results, &name, &(text + "\n"))
+        .map_err(|e| fail(&cfg.results.join(&name), e.to_string()))?;
     if let Some(doc) = &cfg.doc {
         let plot = doc.with_extension("png");
         draw(r, &plot).map_err(|e| fail(&plot, e))?;
@@ -48,6 +49,28 @@ pub(super) fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, Gameday
         std::fs::write(doc, splice(&page, &section)).map_err(|e| fail(doc, e.to_string()))?;
     }
     Ok(json)
+}
+
+/// Writes `text` to `dir/name.json`, or to `dir/name-2.json` and so on if that exists: game
+/// days started in the same second side by side never overwrite each other's results.
+fn write_new(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write as _;
+    for n in 1.. {
+        let path = match n {
+            1 => dir.join(format!("{name}.json")),
+            _ => dir.join(format!("{name}-{n}.json")),
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => return f.write_all(text.as_bytes()).map(|()| path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("some name is free")
 }
 
 /// `page` with its generated section replaced by `section` (appended when it has none).
@@ -358,6 +381,19 @@ fn panel<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_started_in_the_same_second_keep_both_files() {
+        let dir = std::env::temp_dir().join(format!("monlab-write-new-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = write_new(&dir, "detection-x", "a").unwrap();
+        let b = write_new(&dir, "detection-x", "b").unwrap();
+        assert_eq!(a.file_name().unwrap(), "detection-x.json");
+        assert_eq!(b.file_name().unwrap(), "detection-x-2.json");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_generated_section_is_replaced_in_place() {
