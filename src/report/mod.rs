@@ -13,7 +13,8 @@
 //!   incident;
 //! - traffic and p99 latency by route over the period, with the 5-minute warm-up of the rates
 //!   after the service started marked;
-//! - ML quality: accuracy from feedback and the fallback share.
+//! - ML quality: accuracy from feedback (the holdout's and the approved-only labels') and the
+//!   fallback share.
 //!
 //! See [`run`]; rendering is in [`render`].
 
@@ -192,13 +193,16 @@ pub(crate) struct Line {
 /// ML quality over the period.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct MlQuality {
-    /// Mean accuracy of the model from feedback.
+    /// Mean accuracy of the model on the holdout's labels over 1 hour (unbiased).
     pub mean_accuracy: Option<f64>,
-    /// Lowest accuracy.
+    /// Lowest of those.
     pub worst_accuracy: Option<f64>,
+    /// Mean accuracy on the approved-only labels over 1 hour (biased: declined applicants
+    /// never get an outcome).
+    pub mean_approved_only_accuracy: Option<f64>,
     /// Mean share of predictions from the fallback.
     pub mean_fallback_share: Option<f64>,
-    /// Accuracy over time.
+    /// Accuracy over time, one line per cohort.
     pub accuracy: Vec<Line>,
     /// Fallback share over time.
     pub fallback: Vec<Line>,
@@ -681,16 +685,38 @@ async fn routes(
     Ok((routes, traffic, p99))
 }
 
-/// Model accuracy from feedback and the fallback share over the period.
+/// The name on the charts of each feedback cohort.
+const COHORTS: [(&str, &str); 2] = [
+    ("holdout", "holdout (unbiased)"),
+    ("decided", "approved only (biased)"),
+];
+
+/// Model accuracy from feedback and the fallback share over the period. Accuracy is read per
+/// cohort over 1 hour: the holdout's labels are the unbiased ones (issue 19), and an hour is
+/// the shortest window in which there are enough of them.
 async fn ml_quality(p: &Period<'_>) -> Result<MlQuality, Error> {
     let job = p.job;
-    let accuracy = lines(
+    let mut accuracy = lines(
         &p.over(format!(
-            r#"job_source:monlab_model_accuracy:ratio_rate5m{{job="{job}",source="model"}}"#
+            r#"job_source_cohort:monlab_model_accuracy:ratio_rate1h{{job="{job}",source="model"}}"#
         ))
         .await?,
-        "source",
+        "cohort",
     );
+    accuracy.sort_by_key(|l| COHORTS.iter().position(|c| c.0 == l.name));
+    let cohort = |name: &str| -> Vec<f64> {
+        accuracy
+            .iter()
+            .filter(|l| l.name == name)
+            .flat_map(|l| l.points.iter().map(|pt| pt.1))
+            .collect()
+    };
+    let (holdout, approved_only) = (cohort("holdout"), cohort("decided"));
+    for l in &mut accuracy {
+        if let Some((_, shown)) = COHORTS.iter().find(|c| c.0 == l.name) {
+            l.name = (*shown).to_string();
+        }
+    }
     let fallback = lines(
         &p.over(format!(
             r#"job:monlab_predictions_fallback:ratio_rate5m{{job="{job}"}}"#
@@ -705,8 +731,9 @@ async fn ml_quality(p: &Period<'_>) -> Result<MlQuality, Error> {
     };
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     Ok(MlQuality {
-        mean_accuracy: mean(values(&accuracy)),
-        worst_accuracy: values(&accuracy).into_iter().reduce(f64::min),
+        worst_accuracy: holdout.iter().copied().reduce(f64::min),
+        mean_accuracy: mean(holdout),
+        mean_approved_only_accuracy: mean(approved_only),
         mean_fallback_share: mean(values(&fallback)),
         accuracy,
         fallback,

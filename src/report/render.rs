@@ -54,7 +54,7 @@ fn plots(r: &Review) -> Vec<Plot<'_>> {
         plot("latency-p99.png", "p99 latency by route", "seconds", &r.p99),
         plot(
             "ml-accuracy.png",
-            "Model accuracy from feedback (5m)",
+            "Model accuracy from feedback, by cohort (1h)",
             "accuracy",
             &r.ml.accuracy,
         ),
@@ -340,10 +340,14 @@ fn ml_quality(m: &mut String, r: &Review) {
     let _ = writeln!(m, "## ML quality\n");
     let _ = writeln!(
         m,
-        "Model accuracy from feedback: mean {}, lowest {}. Share of predictions answered by the \
+        "Model accuracy from feedback over 1 hour, on the holdout (approved whatever the model \
+         decided, so unbiased): mean {}, lowest {}. On the approved-only labels: mean {} (biased: \
+         a declined applicant never gets an outcome). Share of predictions answered by the \
          fallback rules: mean {}.\n",
-        r.ml.mean_accuracy.map_or("no feedback".into(), pct),
+        r.ml.mean_accuracy.map_or("no holdout labels".into(), pct),
         r.ml.worst_accuracy.map_or("—".into(), pct),
+        r.ml.mean_approved_only_accuracy
+            .map_or("no feedback".into(), pct),
         r.ml.mean_fallback_share
             .map_or("no predictions".into(), pct)
     );
@@ -503,6 +507,7 @@ mod tests {
             ml: super::super::MlQuality {
                 mean_accuracy: None,
                 worst_accuracy: None,
+                mean_approved_only_accuracy: None,
                 mean_fallback_share: None,
                 accuracy: Vec::new(),
                 fallback: Vec::new(),
