@@ -122,14 +122,11 @@ const GAP: (f64, f64) = (30.0, 150.0);
 /// Longest wait for a trial's alerts to resolve after it ended, system time.
 const RESET_CAP: Duration = Duration::from_secs(15 * 60);
 
-/// How long the alerts of `incident` may take to resolve after it ends, system time: the
-/// holdout's 1-hour accuracy keeps a concept drift for about an hour after its late labels
-/// stop arriving; every other incident is [`RESET_CAP`].
+/// How long the alerts of `incident` may take to resolve after it ends, system time: past
+/// its aftermath ([`Incident::aftermath`], two hours for concept drift's late labels), or
+/// [`RESET_CAP`].
 pub fn reset_cap(incident: Incident) -> Duration {
-    match incident {
-        Incident::ConceptDrift => Duration::from_secs(90 * 60),
-        _ => RESET_CAP,
-    }
+    RESET_CAP + Duration::from_secs_f64(incident.aftermath())
 }
 
 /// How long a trial of `incident` lasts, system time: past its slowest expected detection
@@ -417,7 +414,11 @@ async fn measure(
             "Trial started."
         );
         tokio::time::sleep(wall(duration)).await;
-        settle(client, trial_cursor, end, k, k.scale(reset_cap(p.incident))).await?;
+        // The next trial waits out this one's aftermath too: an alert that resolved while
+        // late labels were still coming in may fire again, and must not land in the next.
+        let quiet = k.scale(Duration::from_secs_f64(GRACE + p.incident.aftermath()));
+        let cap = k.scale(reset_cap(p.incident));
+        settle(client, trial_cursor, end, quiet, cap).await?;
         log.pull(client).await?;
         played.push(p);
         windows.push(window);
@@ -541,16 +542,16 @@ async fn last_seq(client: &AdminClient) -> Result<u64, GamedayError> {
     Ok(client.notifications(0).await?.last().map_or(0, |n| n.seq))
 }
 
-/// After a trial ended at `end` (Unix seconds): waits until the grace for late alerts has
-/// passed and every alert raised since `cursor` has resolved, at most `cap` (wall time).
+/// After a trial ended at `end` (Unix seconds): waits until `quiet` has passed (wall time) and
+/// every alert raised since `cursor` has resolved, at most `cap`.
 async fn settle(
     client: &AdminClient,
     cursor: u64,
     end: f64,
-    k: crate::warp::Speed,
+    quiet: Duration,
     cap: Duration,
 ) -> Result<(), GamedayError> {
-    let graced = end + k.scale(Duration::from_secs_f64(GRACE)).as_secs_f64();
+    let graced = end + quiet.as_secs_f64();
     let capped = end + cap.as_secs_f64();
     loop {
         let now = now_seconds();

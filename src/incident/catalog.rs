@@ -106,6 +106,18 @@ impl Incident {
         }
     }
 
+    /// How long after the incident ends its effects still reach its signals' inputs, system
+    /// seconds. Concept drift's wrong answers are labelled late (an exponential delay of mean
+    /// 20 minutes by default: 95 % within an hour) and then stay in the holdout's 1-hour
+    /// accuracy for an hour, so its alert may fire, or resolve and fire again, up to two hours
+    /// after the drift ended. Every other incident's signals read live traffic: zero.
+    pub fn aftermath(self) -> f64 {
+        match self {
+            Self::ConceptDrift => 2.0 * 3600.0,
+            _ => 0.0,
+        }
+    }
+
     /// The alerts that are this incident's signals with `params` (resolved): only these can
     /// be credited with catching it. Alerts that name a route or feature must name the one
     /// the incident hits.

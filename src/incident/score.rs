@@ -4,7 +4,8 @@
 //! [`score`].
 //!
 //! An incident is **caught** by the first alert that
-//! - starts while the incident runs or within [`GRACE`] after it ends,
+//! - starts while the incident runs or within [`GRACE`] after it ends (plus the incident's
+//!   aftermath: concept drift's labels arrive late, [`Incident::aftermath`]),
 //! - is one of the incident's signals ([`super::catalog::Incident::signals`]), and
 //! - has the severity the incident's parameters imply.
 //!
@@ -54,9 +55,10 @@ impl Window {
         }
     }
 
-    /// Whether an alert starting at `t` falls in this incident's span (the run plus `grace`).
+    /// Whether an alert starting at `t` falls in this incident's span (the run plus its
+    /// aftermath plus `grace`).
     fn holds(&self, t: f64, grace: f64) -> bool {
-        t >= self.start && t <= self.end + grace
+        t >= self.start && t <= self.end + self.incident.aftermath() + grace
     }
 
     /// Whether `a` is one of this incident's signals.
@@ -280,6 +282,38 @@ mod tests {
         // Nor before the incident started.
         let early = alert("MonlabHighErrorRatio", "critical", 99.0, Some(300.0));
         assert_eq!(score(&w, &[], &[early], GRACE).alert, None);
+    }
+
+    #[test]
+    fn concept_drift_s_late_labels_keep_its_alerts_in_its_span_for_its_aftermath() {
+        let w = window(Incident::ConceptDrift, Params::default(), 0.0, 600.0);
+        // The holdout's labels show the drift an hour after it ended: still its catch.
+        let late = alert(
+            "MonlabModelQualityLow",
+            "major",
+            600.0 + 3600.0,
+            Some(9000.0),
+        );
+        let o = score(&w, &[], std::slice::from_ref(&late), GRACE);
+        assert!(o.passed(), "{o:?}");
+        assert!(belongs(std::slice::from_ref(&w), &late, GRACE));
+        // Past its aftermath and the grace it is not.
+        let after = alert(
+            "MonlabModelQualityLow",
+            "major",
+            600.0 + 7200.0 + GRACE + 1.0,
+            None,
+        );
+        assert!(!belongs(std::slice::from_ref(&w), &after, GRACE));
+        // A live signal has no aftermath.
+        let e = window(Incident::ErrorShare, Params::default(), 0.0, 600.0);
+        let page = alert(
+            "MonlabHighErrorRatio",
+            "critical",
+            600.0 + GRACE + 1.0,
+            None,
+        );
+        assert!(!belongs(std::slice::from_ref(&e), &page, GRACE));
     }
 
     #[test]
