@@ -1,5 +1,5 @@
 //! Game days measured apart, merged into one set of results: the full sample (about
-//! 200 system-hours) is four hours of wall time in one run at 60×, but the stack of one game
+//! 230 system-hours) is four hours of wall time in one run at 60×, but the stack of one game
 //! day uses a fraction of a machine, so parts run side by side (or on several machines) and
 //! are merged here. Every statistic is computed again from the merged trials; notification
 //! counts add up (a notification belongs to an incident of its own part or to none).
