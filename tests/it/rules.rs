@@ -168,6 +168,36 @@ fn alerts_route_to_the_expected_receiver() {
     }
 }
 
+/// A resolved notification leaves at its group's next flush, up to `group_interval` after the
+/// alert resolved. Issue 17's reset target is 5 minutes from the incident's end, so no
+/// severity's route may spend more than 2 of them waiting: the rest is the rule's window
+/// draining (the minor route's 5m cost slow-users and feature-drift their reset target;
+/// docs/detection.md, phase 3).
+#[test]
+fn every_severity_s_route_flushes_within_the_reset_budget() {
+    let am = read_yaml(&deploy("alertmanager/alertmanager.yml"));
+    let routes = seq(&am["route"]["routes"]);
+    for severity in SEVERITIES {
+        let matcher = format!("severity=\"{severity}\"");
+        let route = routes
+            .iter()
+            .find(|r| {
+                seq(&r["matchers"])
+                    .iter()
+                    .any(|m| m.as_str() == Some(&matcher))
+            })
+            .unwrap_or_else(|| panic!("no route matches {matcher}"));
+        let interval = route["group_interval"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the {severity} route sets no group_interval"));
+        let flush = warp::parse_duration(interval).expect("a Prometheus duration");
+        assert!(
+            flush <= std::time::Duration::from_secs(120),
+            "the {severity} route's group_interval {interval} can hold a resolved notification longer than 2 of the 5 minutes a reset may take"
+        );
+    }
+}
+
 /// The speeds the time warp is proven at: real time, and three that divide every duration
 /// the files hold (the shortest, 15 s, becomes 250 ms at 60).
 const SPEEDS: [u32; 4] = [1, 5, 15, 60];
