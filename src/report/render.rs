@@ -68,10 +68,11 @@ fn plots(r: &Review) -> Vec<Plot<'_>> {
 }
 
 /// The warm-up after the service started, in minutes since the period's start, if any of it
-/// falls in the period.
+/// falls in the period. The rates' window is system time: K times shorter under a time warp.
 fn warm_up(r: &Review) -> Option<(f64, f64)> {
     let t = r.service_start?;
-    let (a, b) = (t.max(r.from), (t + super::RATE_WINDOW).min(r.to));
+    let window = super::RATE_WINDOW / f64::from(r.speed.max(1));
+    let (a, b) = (t.max(r.from), (t + window).min(r.to));
     (b > a).then(|| ((a - r.from) / 60.0, (b - r.from) / 60.0))
 }
 
@@ -513,6 +514,18 @@ mod tests {
                 fallback: Vec::new(),
             },
         }
+    }
+
+    #[test]
+    fn the_warm_up_is_five_system_minutes_at_any_speed() {
+        let mut r = review();
+        // Started 10 minutes into the period: 5 minutes of partial rates at K = 1 ...
+        assert_eq!(warm_up(&r), Some((10.0, 15.0)));
+        // ... and 5 wall seconds at K = 60, where 5 system minutes pass in 5 s.
+        r.speed = 60;
+        let (a, b) = warm_up(&r).unwrap();
+        assert_eq!(a, 10.0);
+        assert!((b - (10.0 + 5.0 / 60.0)).abs() < 1e-9, "{b}");
     }
 
     #[test]
