@@ -314,6 +314,19 @@ pub struct ParamError {
     pub message: String,
 }
 
+/// `field`'s value `got` is none of `allowed`: the message lists them and quotes at most 40
+/// characters of what came, so free text never floods it.
+fn not_one_of(field: &'static str, allowed: &[&str], got: &str) -> ParamError {
+    ParamError {
+        field,
+        message: format!(
+            "{field} must be one of {}, got {:?}",
+            allowed.join(", "),
+            got.chars().take(40).collect::<String>()
+        ),
+    }
+}
+
 impl Incident {
     /// Fills the defaults of the parameters this incident takes into `params` and checks
     /// them: only parameters it takes, each in its range, and a duration in (0, 24h] if one
@@ -364,14 +377,7 @@ impl Incident {
                     .iter()
                     .map(|e| e.as_str())
                     .collect();
-                return Err(ParamError {
-                    field: "group",
-                    message: format!(
-                        "group must be one of {}, got {:?}",
-                        known.join(", "),
-                        g.chars().take(40).collect::<String>()
-                    ),
-                });
+                return Err(not_one_of("group", &known, g));
             }
         }
         if let Some(f) = &p.feature {
@@ -382,14 +388,7 @@ impl Incident {
                 NUMERIC.iter().chain(CATEGORICAL.iter()).copied().collect()
             };
             if !allowed.contains(&f.as_str()) {
-                return Err(ParamError {
-                    field: "feature",
-                    message: format!(
-                        "feature must be one of {}, got {:?}",
-                        allowed.join(", "),
-                        f.chars().take(40).collect::<String>()
-                    ),
-                });
+                return Err(not_one_of("feature", &allowed, f));
             }
         }
         if let Some(s) = p.shift {
