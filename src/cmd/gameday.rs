@@ -97,12 +97,8 @@ fn merge(args: GamedayArgs) -> Result<(), CliError> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let results = merge::merge(&inputs, command).map_err(|e| CliError::Usage(e.to_string()))?;
-    let cfg = GamedayConfig {
-        results: args.results,
-        doc: args.doc,
-        ..GamedayConfig::default()
-    };
-    let path = crate::gameday::write(&cfg, &results).map_err(|e| CliError::Failed(e.into()))?;
+    let path = crate::gameday::write(&args.results, args.doc.as_deref(), &results)
+        .map_err(|e| CliError::Failed(e.into()))?;
     println!(
         "{} parts, {} trials, {:.1} system-hours of baseline with {} notifications; results in {}",
         results.parts.len(),

@@ -17,6 +17,8 @@ pub mod merge;
 mod render;
 pub mod stats;
 
+pub use render::write;
+
 use crate::api::alerts::Notification;
 use crate::api::incident::Params;
 use crate::api::now_seconds;
@@ -300,14 +302,8 @@ pub async fn run(cfg: &GamedayConfig) -> Result<(Results, PathBuf), GamedayError
     };
     results.started = started;
     results.wall_seconds = wall.elapsed().as_secs_f64();
-    let path = render::write(cfg, &results)?;
+    let path = write(&cfg.results, cfg.doc.as_deref(), &results)?;
     Ok((results, path))
-}
-
-/// Writes `r` as JSON to `cfg.results` (and the page and plot with `cfg.doc`); returns the
-/// JSON's path.
-pub fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, GamedayError> {
-    render::write(cfg, r)
 }
 
 /// The stack of a game day: ports picked free, no background load (the game day runs its

@@ -3,7 +3,7 @@
 //! one panel per incident).
 
 use super::stats::Level;
-use super::{GamedayConfig, GamedayError, Results};
+use super::{GamedayError, Results};
 use crate::api::Severity;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -24,21 +24,22 @@ pub(super) fn target_p90(s: Severity) -> f64 {
     }
 }
 
-/// Writes the JSON (and the page and plot with `cfg.doc`); returns the JSON's path.
-pub(super) fn write(cfg: &GamedayConfig, r: &Results) -> Result<PathBuf, GamedayError> {
+/// Writes `r` as JSON into the folder `results` (and, with `doc`, the page's generated
+/// section and its plot beside it); returns the JSON's path.
+pub fn write(results: &Path, doc: Option<&Path>, r: &Results) -> Result<PathBuf, GamedayError> {
     let fail = |path: &Path, reason: String| GamedayError::Write {
         path: path.display().to_string(),
         reason,
     };
-    std::fs::create_dir_all(&cfg.results).map_err(|e| fail(&cfg.results, e.to_string()))?;
+    std::fs::create_dir_all(results).map_err(|e| fail(results, e.to_string()))?;
     let stamp = r.started.replace(['-', ':'], "");
     // A merge starts when its first part did; its own name keeps that part's file.
     let merged = if r.parts.is_empty() { "" } else { "-merged" };
     let name = format!("detection-{stamp}{merged}");
-    let text = serde_json::to_string_pretty(r).map_err(|e| fail(&cfg.results, e.to_string()))?;
-    let json = write_new(&cfg.results, &name, &(text + "\n"))
-        .map_err(|e| fail(&cfg.results.join(&name), e.to_string()))?;
-    if let Some(doc) = &cfg.doc {
+    let text = serde_json::to_string_pretty(r).map_err(|e| fail(results, e.to_string()))?;
+    let json = write_new(results, &name, &(text + "\n"))
+        .map_err(|e| fail(&results.join(&name), e.to_string()))?;
+    if let Some(doc) = doc {
         let plot = doc.with_extension("png");
         draw(r, &plot).map_err(|e| fail(&plot, e))?;
         let name = plot
